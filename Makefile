@@ -1,0 +1,41 @@
+# credit_score: `make help` lists the targets. The two that matter: `make run` and `make test`.
+SHELL := /bin/bash
+ENV := scripts/env.sh
+
+.DEFAULT_GOAL := help
+.PHONY: help setup services-up services-down status pipeline run test export check-nbs clean-nbs lab
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+setup: ## create .venv (uv, pinned requirements.lock), .env with fresh secrets, system packages
+	bash scripts/setup.sh
+
+services-up: ## start S3 (SeaweedFS), MLflow and Redis on loopback
+	bash scripts/services.sh up
+
+services-down: ## stop the local services, leaving no process behind
+	bash scripts/services.sh down
+
+status: ## what is up, and where (MLflow UI, S3 endpoint, Redis)
+	bash scripts/services.sh status
+
+pipeline: services-up ## dvc repro (every stage, via papermill), then dvc push to the bucket
+	$(ENV) dvc repro
+	$(ENV) dvc push
+
+run: setup pipeline ## THE MAIN JOB: set up, start services, run the pipeline
+	@bash scripts/services.sh status
+
+test: ## THE TEST COMMAND: set up, start services, run all tests, stop services
+	bash scripts/test.sh
+
+export: ## export the notebooks into the credit_score package (nbdev_export), then clean them
+	$(ENV) nbdev_export
+	$(ENV) nbdev_clean
+
+check-nbs: ## fail if the package and the notebooks disagree, or a notebook has outputs
+	$(ENV) pytest tests/test_notebooks.py -q
+
+lab: ## JupyterLab on the notebooks (loopback only)
+	$(ENV) jupyter lab --ip=127.0.0.1 --notebook-dir=nbs

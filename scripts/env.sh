@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Run a command with the project's environment: .env exported, .venv/bin first on PATH.
+# Usage: scripts/env.sh COMMAND [ARGS...]
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+[ -f "$root/.env" ] || { echo "no .env: run 'make setup' first" >&2; exit 1; }
+set -a; . "$root/.env"; set +a
+export PATH="$root/.venv/bin:$PATH" PYTHONDONTWRITEBYTECODE=1
+exec "$@"

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Start, stop and inspect the local services: S3 (SeaweedFS), MLflow tracking server, Redis.
+# Usage: scripts/services.sh up|down|status
+# Everything binds to 127.0.0.1. Logs, pids and data live in .services/ (git-ignored).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+STATE=$ROOT/.services
+VENV=$ROOT/.venv/bin
+[ -f .env ] || { echo "no .env: run 'make setup' first" >&2; exit 1; }
+set -a; . ./.env; set +a
+
+port_of() { sed -E 's#^[a-z]+://[^:/]+:([0-9]+).*#\1#' <<<"$1"; }   # scheme://host:PORT[/x] -> PORT
+S3_PORT=$(port_of "$S3_ENDPOINT_URL")
+MLFLOW_PORT=$(port_of "$MLFLOW_TRACKING_URI")
+REDIS_PORT=$(port_of "$REDIS_URL")
+
+pid_alive() { [ -f "$STATE/$1.pid" ] && kill -0 "$(cat "$STATE/$1.pid")" 2>/dev/null; }
+
+# Start a command in its own process group, so that `down` can stop it and all its children.
+start() {
+  local name=$1; shift
+  if pid_alive "$name"; then echo "$name: already up"; return; fi
+  mkdir -p "$STATE/logs"
+  setsid "$@" >"$STATE/logs/$name.log" 2>&1 < /dev/null &
+  echo $! >"$STATE/$name.pid"
+}
+
+wait_until() {  # name seconds command...
+  local name=$1 secs=$2; shift 2
+  local deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    if ! pid_alive "$name"; then echo "$name: died on start; last log lines:" >&2; tail -20 "$STATE/logs/$name.log" >&2; exit 1; fi
+    if [ $SECONDS -ge $deadline ]; then echo "$name: not ready after ${secs}s (log: $STATE/logs/$name.log)" >&2; exit 1; fi
+    sleep 0.3
+  done
+}
+
+stop() {
+  local name=$1
+  if pid_alive "$name"; then
+    local pid; pid=$(cat "$STATE/$name.pid")
+    kill -TERM -- "-$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 -- "-$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    echo "$name: stopped"
+  fi
+  rm -f "$STATE/$name.pid"
+}
+
+s3_up() {
+  mkdir -p "$STATE/s3"
+  # Loopback only, no telemetry, no web UIs: the filer port serves objects without S3 auth.
+  start s3 "$VENV/weed" mini -dir="$STATE/s3" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+    -s3.port="$S3_PORT" -s3.port.iceberg=0 -s3.port.lance=0 -webdav=false -admin.ui=false \
+    -master.telemetry=false
+  wait_until s3 60 "$VENV/credit-score" bucket ensure
+}
+
+mlflow_up() {
+  mkdir -p "$STATE/mlflow"
+  # Artifacts are proxied through the server, so clients need no S3 credentials.
+  MLFLOW_S3_ENDPOINT_URL=$S3_ENDPOINT_URL MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false \
+  start mlflow "$VENV/mlflow" server --host 127.0.0.1 --port "$MLFLOW_PORT" --workers 1 \
+    --backend-store-uri "sqlite:///$STATE/mlflow/mlflow.db" \
+    --artifacts-destination "s3://$S3_BUCKET/mlflow"
+  wait_until mlflow 90 curl -fsS "$MLFLOW_TRACKING_URI/health"
+}
+
+redis_up() {
+  command -v redis-server >/dev/null || { echo "redis-server missing: run 'make setup'" >&2; exit 1; }
+  start redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no
+  wait_until redis 20 redis-cli -p "$REDIS_PORT" ping
+}
+
+status() {
+  local rc=0
+  check() {  # name url-shown probe...
+    local name=$1 where=$2; shift 2
+    if pid_alive "$name" && "$@" >/dev/null 2>&1; then printf '  %-7s up    %s\n' "$name" "$where"
+    else printf '  %-7s DOWN  %s\n' "$name" "$where"; rc=1; fi
+  }
+  echo "local services (logs in .services/logs):"
+  check s3 "S3 endpoint $S3_ENDPOINT_URL, bucket s3://$S3_BUCKET" "$VENV/credit-score" bucket check
+  check mlflow "MLflow UI $MLFLOW_TRACKING_URI" curl -fsS "$MLFLOW_TRACKING_URI/health"
+  check redis "Redis $REDIS_URL" redis-cli -p "$REDIS_PORT" ping
+  return $rc
+}
+
+case "${1:-}" in
+  up) t0=$SECONDS; s3_up; redis_up; mlflow_up; echo "services up in $((SECONDS - t0))s"; status ;;
+  down) stop mlflow; stop redis; stop s3 ;;
+  status) status ;;
+  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The test command (README, .ci/run): set up, start the local services, run every test, stop the services.
+# Extra arguments go to pytest, e.g. scripts/test.sh -k ingest
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+bash scripts/services.sh up
+trap 'bash scripts/services.sh down' EXIT
+set +e
+scripts/env.sh pytest "$@"
+rc=$?
+set -e
+if [ $rc -eq 5 ]; then echo "pytest collected no test: that is a failure here" >&2; fi
+exit $rc
