@@ -7,7 +7,7 @@ __all__ = ['PLACEHOLDER', 'PREFIXES', 'EXECUTED_DIR', 'project_root', 'Settings'
            'describe', 'ensure_bucket', 'object_exists', 'upload_new', 'parse_params', 'run_notebook', 'run_stage',
            'bucket', 'main']
 
-# %% ../nbs/core.ipynb #d2209fa6
+# %% ../nbs/core.ipynb #d472a50f
 import argparse
 import sys
 from pathlib import Path
@@ -21,7 +21,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-# %% ../nbs/core.ipynb #c231eebf
+# %% ../nbs/core.ipynb #95285be1
 PLACEHOLDER = "change-me"  # the value .env.example ships with; never a real secret
 
 def project_root(start: Path | None = None) -> Path:
@@ -29,7 +29,7 @@ def project_root(start: Path | None = None) -> Path:
     start = Path(start or Path.cwd()).resolve()
     return next((p for p in (start, *start.parents) if (p / "dvc.yaml").exists()), start)
 
-# %% ../nbs/core.ipynb #6a0fe5f8
+# %% ../nbs/core.ipynb #917e241b
 class Settings(BaseSettings):
     "Runtime settings, read from the environment, then `.env` in the project root."
     model_config = SettingsConfigDict(extra="ignore")
@@ -55,7 +55,7 @@ class Settings(BaseSettings):
             if bad: raise ValueError(f"{', '.join(bad)} still set to '{PLACEHOLDER}': set real secrets in .env")
         return self
 
-# %% ../nbs/core.ipynb #6069767e
+# %% ../nbs/core.ipynb #006e8fbb
 PREFIXES = ("raw/", "processed/", "models/")
 
 class StorageError(RuntimeError):
@@ -76,7 +76,7 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     bucket, _, key = uri[5:].partition("/")
     return bucket, key
 
-# %% ../nbs/core.ipynb #1303e9b1
+# %% ../nbs/core.ipynb #2d1a4408
 def describe(e: Exception, settings: Settings | None = None) -> str:
     "A one-line explanation of an S3 failure, with the fix."
     s = settings or Settings()
@@ -95,7 +95,7 @@ def ensure_bucket(client, bucket: str) -> None:
     client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     for p in PREFIXES: client.put_object(Bucket=bucket, Key=p, Body=b"")
 
-# %% ../nbs/core.ipynb #dd4950c7
+# %% ../nbs/core.ipynb #2d19f43d
 def object_exists(client, bucket: str, key: str) -> dict | None:
     "The object's head, or None when there is none."
     try: return client.head_object(Bucket=bucket, Key=key)
@@ -113,7 +113,7 @@ def upload_new(client, path: Path, bucket: str, key: str, sha256: str) -> bool:
     client.upload_file(str(path), bucket, key, ExtraArgs={"Metadata": {"sha256": sha256}})
     return True
 
-# %% ../nbs/core.ipynb #95a1e7be
+# %% ../nbs/core.ipynb #4e38a4c2
 EXECUTED_DIR = Path("reports/notebooks")  # executed copies of the stage notebooks
 
 def parse_params(pairs: list[list[str]]) -> dict:
@@ -130,7 +130,7 @@ def run_notebook(notebook: Path, params: dict, root: Path | None = None) -> Path
                         cwd=str(root), progress_bar=sys.stderr.isatty(), log_output=not sys.stderr.isatty())
     return out
 
-# %% ../nbs/core.ipynb #c1046a1d
+# %% ../nbs/core.ipynb #3c9ed12d
 def run_stage(notebook: Path, pairs: list[list[str]]) -> int:
     "Run one stage notebook; on failure print one line naming the stage and the error."
     name = Path(notebook).stem
@@ -152,7 +152,7 @@ def bucket(action: str) -> int:
         print(describe(e, s), file=sys.stderr); return 1
     return 0
 
-# %% ../nbs/core.ipynb #964fdb16
+# %% ../nbs/core.ipynb #a29343a2
 def main(argv: list[str] | None = None) -> int:
     "credit-score: run a pipeline stage, or set up and check the S3 bucket."
     ap = argparse.ArgumentParser(prog="credit-score", description=main.__doc__)

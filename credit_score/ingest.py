@@ -9,7 +9,7 @@ __all__ = ['LABEL', 'LABELS', 'FEATURE_COLUMNS', 'RAW_COLUMNS', 'TRAIN_FILE', 'T
            'sha256_file', 'describe_file', 'dataset_hash', 'replace_dir', 'write_raw', 'validate_folder', 'upload_raw',
            'ingest']
 
-# %% ../nbs/00_ingest.ipynb #c94198f0
+# %% ../nbs/00_ingest.ipynb #483822fa
 import csv
 import hashlib
 import json
@@ -23,7 +23,7 @@ import pandas as pd
 from . import core
 from .core import Settings, project_root
 
-# %% ../nbs/00_ingest.ipynb #2ebe7c00
+# %% ../nbs/00_ingest.ipynb #1b1f1cc0
 LABEL = "Credit_Score"
 LABELS = ("Good", "Standard", "Poor")
 FEATURE_COLUMNS = ("ID", "Customer_ID", "Month", "Name", "Age", "SSN", "Occupation", "Annual_Income",
@@ -42,7 +42,7 @@ OFFLINE_COPY = Path("../shared/data/credit-score-classification")  # relative to
 class RawDataError(ValueError):
     "A raw file breaks the schema contract; the message names the file and the column or row."
 
-# %% ../nbs/00_ingest.ipynb #cb523c2e
+# %% ../nbs/00_ingest.ipynb #80bdc8d3
 def _fail(path: Path, what: str):
     raise RawDataError(f"{path}: {what}")
 
@@ -65,7 +65,7 @@ def read_raw_csv(path: Path | str) -> pd.DataFrame:
         _fail(path, f"not a readable CSV file ({str(e).strip().splitlines()[-1]})")
     return df
 
-# %% ../nbs/00_ingest.ipynb #c1cb26ec
+# %% ../nbs/00_ingest.ipynb #e49d86cb
 def check_columns(df: pd.DataFrame, path: Path, expected: tuple[str, ...]) -> None:
     "The header must hold exactly the expected columns."
     if len(df.columns) == 1 and any(d in df.columns[0] for d in ";\t|"):
@@ -89,7 +89,7 @@ def check_rows(df: pd.DataFrame, path: Path) -> None:
         f.seek(-1, 2)
         if f.read(1) not in (b"\n", b"\r"): _fail(path, "ends in the middle of a line: truncated file?")
 
-# %% ../nbs/00_ingest.ipynb #bf9814d7
+# %% ../nbs/00_ingest.ipynb #53616f80
 def check_labels(df: pd.DataFrame, path: Path) -> None:
     "Every label must be one of `LABELS`."
     bad = ~df[LABEL].isin(LABELS)
@@ -107,7 +107,7 @@ def check_unique_ids(df: pd.DataFrame, path: Path) -> None:
         _fail(path, f"duplicate ID {first!r} at lines {', '.join(map(str, lines[:5]))} "
                     f"({int(df['ID'].duplicated().sum())} duplicated ID(s) in all)")
 
-# %% ../nbs/00_ingest.ipynb #896e2f3f
+# %% ../nbs/00_ingest.ipynb #f2b0c8c3
 def validate_raw(path: Path | str, labelled: bool = True) -> pd.DataFrame:
     "Read `path` and check it against the schema contract; return it (all text) or raise `RawDataError`."
     path = Path(path)
@@ -118,7 +118,7 @@ def validate_raw(path: Path | str, labelled: bool = True) -> pd.DataFrame:
     check_unique_ids(df, path)
     return df
 
-# %% ../nbs/00_ingest.ipynb #43437133
+# %% ../nbs/00_ingest.ipynb #a1e80bfa
 def resolve_source(source: str, root: Path | None = None) -> str:
     "Turn `auto` into the offline copy (if present) or `kaggle`; make local paths absolute."
     root = root or project_root()
@@ -134,7 +134,7 @@ def fetch_kaggle(dataset: str = KAGGLE_DATASET) -> Path:
     import kagglehub  # imported here: it reads its own config on import
     return Path(kagglehub.dataset_download(dataset))
 
-# %% ../nbs/00_ingest.ipynb #b662e16c
+# %% ../nbs/00_ingest.ipynb #8a113241
 def fetch_s3(uri: str, dest: Path, settings: Settings | None = None) -> Path:
     "Download `train.csv`/`test.csv` under an s3:// prefix (or one .csv object, as train.csv) into `dest`."
     client, (bucket, key) = core.s3_client(settings), core.parse_s3_uri(uri)
@@ -148,7 +148,7 @@ def fetch_s3(uri: str, dest: Path, settings: Settings | None = None) -> Path:
         except Exception as e: raise RawDataError(f"s3://{bucket}/{k}: cannot download ({core.describe(e, settings)})") from e
     return dest
 
-# %% ../nbs/00_ingest.ipynb #e79c8ed3
+# %% ../nbs/00_ingest.ipynb #61d67c4f
 def fetch(source: str, dest: Path, settings: Settings | None = None) -> Path:
     "Bring the raw files of a resolved `source` to a local folder; return the folder."
     if source == "kaggle": return fetch_kaggle()
@@ -159,7 +159,7 @@ def fetch(source: str, dest: Path, settings: Settings | None = None) -> Path:
     if not path.is_dir(): raise RawDataError(f"{path}: source not found (a folder, a .csv file, 'kaggle' or s3://...)")
     return path
 
-# %% ../nbs/00_ingest.ipynb #d441274b
+# %% ../nbs/00_ingest.ipynb #516b6c52
 def sha256_file(path: Path) -> str:
     "Hex sha256 of a file, read in 1 MiB blocks."
     h = hashlib.sha256()
@@ -179,7 +179,7 @@ def dataset_hash(files: dict) -> str:
     "One sha256 for the whole dataset, from the per-file hashes (order-independent)."
     return hashlib.sha256("".join(f"{n}:{i['sha256']}\n" for n, i in sorted(files.items())).encode()).hexdigest()
 
-# %% ../nbs/00_ingest.ipynb #843396c7
+# %% ../nbs/00_ingest.ipynb #48a29f20
 def replace_dir(new: Path, target: Path) -> None:
     "Swap the folder `new` into `target`'s place; `target`'s old content is dropped only after the swap."
     old = target.with_name(f".{target.name}.old")
@@ -204,7 +204,7 @@ def write_raw(folder: Path, frames: dict[str, pd.DataFrame], raw_dir: Path, meta
         shutil.rmtree(tmp, ignore_errors=True); raise
     return manifest
 
-# %% ../nbs/00_ingest.ipynb #44d88103
+# %% ../nbs/00_ingest.ipynb #9a52436d
 def validate_folder(folder: Path) -> dict[str, pd.DataFrame]:
     "Validate `train.csv` (required) and `test.csv` (optional) in `folder`."
     frames = {TRAIN_FILE: validate_raw(folder / TRAIN_FILE, labelled=True)}
@@ -225,7 +225,7 @@ def upload_raw(raw_dir: Path, manifest: dict, settings: Settings | None = None) 
     except Exception as e: raise core.StorageError(core.describe(e, s)) from e
     return f"s3://{s.s3_bucket}/{prefix}"
 
-# %% ../nbs/00_ingest.ipynb #8edea651
+# %% ../nbs/00_ingest.ipynb #92710245
 def ingest(source: str = "auto", raw_dir: Path | str = "data/raw", upload: bool = True,
            settings: Settings | None = None) -> dict:
     "Fetch `source`, validate it, write it atomically to `raw_dir`, upload it; return the manifest."
