@@ -113,33 +113,33 @@ def upload_new(client, path: Path, bucket: str, key: str, sha256: str) -> bool:
     client.upload_file(str(path), bucket, key, ExtraArgs={"Metadata": {"sha256": sha256}})
     return True
 
-# %% ../nbs/core.ipynb #4e38a4c2
+# %% ../nbs/core.ipynb #64d62cc9
 EXECUTED_DIR = Path("reports/notebooks")  # executed copies of the stage notebooks
 
 def parse_params(pairs: list[list[str]]) -> dict:
     "`-p name value` pairs to a dict; values are YAML (`3` is an int, `true` a bool)."
     return {k: yaml.safe_load(v) for k, v in pairs}
 
-def run_notebook(notebook: Path, params: dict, root: Path | None = None) -> Path:
+def run_notebook(notebook: Path, params: dict, root: Path | None = None, executed_dir: Path = EXECUTED_DIR) -> Path:
     "Execute `notebook` with papermill in the project root; return the executed copy's path."
     import papermill as pm  # slow import (~2 s): only when a stage actually runs
     root = root or project_root()
-    out = root / EXECUTED_DIR / Path(notebook).name
+    out = root / executed_dir / Path(notebook).name
     out.parent.mkdir(parents=True, exist_ok=True)
     pm.execute_notebook(str(root / notebook), str(out), parameters=params, kernel_name="python3",
                         cwd=str(root), progress_bar=sys.stderr.isatty(), log_output=not sys.stderr.isatty())
     return out
 
-# %% ../nbs/core.ipynb #3c9ed12d
-def run_stage(notebook: Path, pairs: list[list[str]]) -> int:
+# %% ../nbs/core.ipynb #0b68c6bb
+def run_stage(notebook: Path, pairs: list[list[str]], executed_dir: Path = EXECUTED_DIR) -> int:
     "Run one stage notebook; on failure print one line naming the stage and the error."
-    name = Path(notebook).stem
-    try: out = run_notebook(notebook, parse_params(pairs))
+    name, out = Path(notebook).stem, Path(executed_dir) / Path(notebook).name
+    try: run_notebook(notebook, parse_params(pairs), executed_dir=executed_dir)
     except Exception as e:
         ename, evalue = getattr(e, "ename", type(e).__name__), getattr(e, "evalue", str(e))
-        print(f"stage {name} failed: {ename}: {evalue}\n  (full trace in {EXECUTED_DIR / Path(notebook).name})", file=sys.stderr)
+        print(f"stage {name} failed: {ename}: {evalue}\n  (full trace in {out})", file=sys.stderr)
         return 1
-    print(f"stage {name} done: {out.relative_to(project_root())}")
+    print(f"stage {name} done: {out}")
     return 0
 
 def bucket(action: str) -> int:
@@ -152,7 +152,7 @@ def bucket(action: str) -> int:
         print(describe(e, s), file=sys.stderr); return 1
     return 0
 
-# %% ../nbs/core.ipynb #a29343a2
+# %% ../nbs/core.ipynb #bf0f6bf2
 def main(argv: list[str] | None = None) -> int:
     "credit-score: run a pipeline stage, or set up and check the S3 bucket."
     ap = argparse.ArgumentParser(prog="credit-score", description=main.__doc__)
@@ -160,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     st = sub.add_parser("stage", help="run a stage notebook with papermill (as dvc.yaml does)")
     st.add_argument("notebook", type=Path, help="the stage notebook, e.g. nbs/00_ingest.ipynb")
     st.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"), help="a parameter (YAML value)")
+    st.add_argument("--executed-dir", type=Path, default=EXECUTED_DIR, help="where the executed copy goes (default: %(default)s)")
     bk = sub.add_parser("bucket", help="create (ensure) or check the S3 bucket")
     bk.add_argument("action", choices=["ensure", "check"])
     args = ap.parse_args(argv)
-    return run_stage(args.notebook, args.p) if args.command == "stage" else bucket(args.action)
+    return run_stage(args.notebook, args.p, args.executed_dir) if args.command == "stage" else bucket(args.action)

@@ -179,7 +179,7 @@ def dataset_hash(files: dict) -> str:
     "One sha256 for the whole dataset, from the per-file hashes (order-independent)."
     return hashlib.sha256("".join(f"{n}:{i['sha256']}\n" for n, i in sorted(files.items())).encode()).hexdigest()
 
-# %% ../nbs/00_ingest.ipynb #48a29f20
+# %% ../nbs/00_ingest.ipynb #f1d10d66
 def replace_dir(new: Path, target: Path) -> None:
     "Swap the folder `new` into `target`'s place; `target`'s old content is dropped only after the swap."
     old = target.with_name(f".{target.name}.old")
@@ -187,6 +187,13 @@ def replace_dir(new: Path, target: Path) -> None:
     if target.exists(): target.rename(old)
     new.rename(target)
     if old.exists(): shutil.rmtree(old)
+
+def _first_ingested(raw_dir: Path, manifest: dict) -> str | None:
+    "When `raw_dir` already holds the same data from the same source, the time it was first ingested."
+    try: old = json.loads((raw_dir / MANIFEST_FILE).read_text())
+    except (OSError, ValueError): return None
+    same = all(old.get(k) == manifest[k] for k in ("dataset_sha256", "source", "resolved_source"))
+    return old.get("ingested_at") if same else None
 
 def write_raw(folder: Path, frames: dict[str, pd.DataFrame], raw_dir: Path, meta: dict) -> dict:
     "Copy the validated files from `folder` into `raw_dir` with their manifest, atomically."
@@ -196,8 +203,8 @@ def write_raw(folder: Path, frames: dict[str, pd.DataFrame], raw_dir: Path, meta
     try:
         for name in frames: shutil.copyfile(folder / name, tmp / name)
         files = {n: describe_file(tmp / n, df) for n, df in frames.items()}
-        manifest = {**meta, "dataset_sha256": dataset_hash(files), "files": files,
-                    "ingested_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        manifest = {**meta, "dataset_sha256": dataset_hash(files), "files": files}
+        manifest["ingested_at"] = _first_ingested(raw_dir, manifest) or datetime.now(timezone.utc).isoformat(timespec="seconds")
         (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
         replace_dir(tmp, raw_dir)
     except BaseException:
