@@ -3,7 +3,7 @@ SHELL := /bin/bash
 ENV := scripts/env.sh
 
 .DEFAULT_GOAL := help
-.PHONY: help setup services-up services-down status pipeline run test export check-nbs clean-nbs lab
+.PHONY: help lock setup services-up services-down status pipeline run test export check-nbs clean-nbs lab
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ run: setup pipeline ## THE MAIN JOB: set up, start services, run the pipeline
 
 test: ## THE TEST COMMAND: set up, start services, run all tests, stop services
 	bash scripts/test.sh
+
+lock: ## re-resolve requirements.lock after changing the pins in settings.ini
+	uv pip compile setup.py --extra dev --python-version 3.11 -o requirements.lock --quiet
 
 export: ## export the notebooks into the credit_score package (nbdev_export), then clean them
 	$(ENV) nbdev_export
