@@ -89,7 +89,15 @@ status() {
 
 case "${1:-}" in
   up) t0=$SECONDS; s3_up; redis_up; mlflow_up; echo "services up in $((SECONDS - t0))s"; status ;;
-  down) stop mlflow; stop redis; stop s3 ;;
+  down)
+    stop mlflow; stop redis; stop s3
+    # Nothing may be left behind: no process from .services/, no port still listening.
+    left=$(pgrep -f "$STATE/" || true)
+    for port in "$S3_PORT" "$MLFLOW_PORT" "$REDIS_PORT"; do
+      if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then left="$left port:$port"; fi
+    done
+    if [ -n "$left" ]; then echo "still running after down: $left" >&2; exit 1; fi
+    echo "all services down" ;;
   status) status ;;
   *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
 esac
