@@ -1,0 +1,455 @@
+"""The API through TestClient: every endpoint and every error (no services needed).
+
+The model is a real sklearn Pipeline (credit_score.preprocess.build_features + gradient boosting) fitted on
+synthetic rows and saved as models/model.pkl + model.json, the way 05_register does.
+"""
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import threading
+
+import pytest
+from fastapi.testclient import TestClient
+
+import credit_score.api as api
+from credit_score.api import EXAMPLE, FEATURES, ApiSettings, ModelState, create_app, hash_key, main
+from credit_score.ingest import FEATURE_COLUMNS, LABEL
+
+from api_helpers import keys, reference_row, settings
+from synthetic_model import build_pipeline, make_rows, save_model_dir
+
+
+@pytest.fixture(scope="session")
+def fitted():
+    return build_pipeline(seed=0), build_pipeline(seed=1)
+
+
+@pytest.fixture
+def model_dir(tmp_path, fitted):
+    d = tmp_path / "models"
+    save_model_dir(fitted[0], d, version="3", run_id="run-three", reference=reference_row())
+    return d
+
+
+@pytest.fixture
+def creds():
+    return keys("app", "ops")
+
+
+def _client(s: ApiSettings):
+    app = create_app(s)
+    client = TestClient(app, raise_server_exceptions=False)
+    return app, client
+
+
+@pytest.fixture
+def client(model_dir, creds):
+    app, c = _client(settings(model_dir, creds[1]))
+    with c:
+        yield c
+    app.state.limiter.reset()   # limits never leak from one test into the next
+
+
+def H(creds, name="app"):
+    return {"X-API-Key": creds[0][name]}
+
+
+def kaggle_csv(n=5, extra_label=True, seed=3) -> bytes:
+    df, y = make_rows(n, seed=seed)
+    if extra_label: df[LABEL] = y
+    return df.to_csv(index=False).encode()
+
+
+# --- probes ---------------------------------------------------------------------------------
+
+def test_health_needs_no_key(client):
+    assert client.get("/health").json() == {"status": "ok"}
+
+
+def test_ready_reports_the_verified_model(client):
+    r = client.get("/ready")
+    assert r.status_code == 200
+    assert r.json() == {"status": "ready", "model_version": "3", "source": "local", "registry": "unknown", "detail": None}
+
+
+def test_not_ready_without_a_model(tmp_path, creds):
+    app, c = _client(settings(tmp_path / "nothing", creds[1]))
+    with c:
+        r = c.get("/ready")
+        assert r.status_code == 503 and r.json()["status"] == "not ready"
+        assert "could not load" in r.json()["detail"]
+        assert c.post("/predict", json=EXAMPLE, headers=H(creds)).status_code == 503
+        assert c.get("/model", headers=H(creds)).status_code == 503
+        assert c.get("/health").status_code == 200
+
+
+# --- /model and /predict --------------------------------------------------------------------------
+
+def test_model_lineage(client, creds, model_dir):
+    meta = json.loads((model_dir / "model.json").read_text())
+    r = client.get("/model", headers=H(creds)).json()
+    assert (r["version"], r["run_id"], r["sha256"], r["data_sha256"]) == ("3", "run-three", meta["sha256"], meta["data_sha256"])
+    assert r["metrics"] == {"macro_f1": 0.61} and r["classes"] == ["Good", "Poor", "Standard"] and r["source"] == "local"
+    assert "reference" not in r
+
+
+def test_predict_reply_shape(client, creds):
+    r = client.post("/predict", json=EXAMPLE, headers=H(creds))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) == {"credit_score", "probabilities", "model_version", "reasons"}
+    assert body["credit_score"] in ("Good", "Poor", "Standard") and body["model_version"] == "3"
+    assert set(body["probabilities"]) == {"Good", "Poor", "Standard"}
+    assert abs(sum(body["probabilities"].values()) - 1) < 1e-3
+    assert body["credit_score"] == max(body["probabilities"], key=body["probabilities"].get)
+    assert len(body["reasons"]) == 3 and all(x["feature"] in FEATURES for x in body["reasons"])
+    contributions = [x["contribution"] for x in body["reasons"]]
+    assert contributions == sorted(contributions, reverse=True)
+
+
+def test_reasons_follow_the_model(client, creds):
+    "A very late payer: the delay is the top reason, and it pushes towards Poor."
+    r = client.post("/predict", json={**EXAMPLE, "Delay_from_due_date": 59, "Outstanding_Debt": "4900"}, headers=H(creds)).json()
+    assert r["credit_score"] == "Poor"
+    assert {x["feature"] for x in r["reasons"][:2]} <= {"Delay_from_due_date", "Outstanding_Debt"}
+    assert r["reasons"][0]["contribution"] > 0.05
+
+
+def test_messy_values_are_cleaned_like_training(client, creds):
+    "The dataset's dirt is accepted and gives the same answer as the clean spelling."
+    clean = client.post("/predict", json={**EXAMPLE, "Age": 23, "Annual_Income": 19114.12}, headers=H(creds)).json()
+    dirty = client.post("/predict", json={**EXAMPLE, "Age": "23_", "Annual_Income": "19114.12_", "Occupation": "_______",
+                                          "Credit_Mix": "_", "Payment_Behaviour": "!@9#%8", "Monthly_Inhand_Salary": None,
+                                          "Num_of_Loan": "-100", "Name": "Aaron", "SSN": "#F%$D@*&8"}, headers=H(creds))
+    assert dirty.status_code == 200, dirty.text
+    with_age = client.post("/predict", json={**EXAMPLE, "Age": "23_", "Annual_Income": "19114.12_"}, headers=H(creds)).json()
+    assert with_age["probabilities"] == clean["probabilities"]
+
+
+# --- keys ---------------------------------------------------------------------------------------
+
+def test_missing_key_is_401_and_wrong_key_403(client, creds):
+    for path, call in (("/predict", lambda h: client.post("/predict", json=EXAMPLE, headers=h)),
+                       ("/model", lambda h: client.get("/model", headers=h)),
+                       ("/predict/batch", lambda h: client.post("/predict/batch", json=[EXAMPLE], headers=h))):
+        assert call({}).status_code == 401, path
+        assert call({"X-API-Key": ""}).status_code == 401, path
+        r = call({"X-API-Key": creds[0]["app"] + "x"})
+        assert r.status_code == 403 and r.json() == {"detail": "invalid API key"}, path
+
+
+def test_every_named_key_works(client, creds):
+    for name in ("app", "ops"):
+        assert client.post("/predict", json=EXAMPLE, headers=H(creds, name)).status_code == 200
+
+
+def test_keys_are_stored_hashed(creds):
+    s = ApiSettings(_env_file=None, api_keys=creds[1])
+    assert creds[0]["app"] not in s.api_keys and hash_key(creds[0]["app"]) in s.api_keys
+    with pytest.raises(ValueError, match="name twice"):
+        ApiSettings(_env_file=None, api_keys=f"a:{'0' * 64},a:{'1' * 64}")
+
+
+def test_production_refuses_to_start_without_keys(model_dir):
+    with pytest.raises(ValueError, match="API_KEYS is empty"):
+        create_app(settings(model_dir, "", app_env="production"))
+
+
+def test_no_key_or_personal_field_is_logged(client, creds, caplog):
+    caplog.set_level(logging.DEBUG)
+    secret_name, secret_ssn = "Zebulon Quixote", "987-65-4321"
+    client.post("/predict", json={**EXAMPLE, "Name": secret_name, "SSN": secret_ssn}, headers=H(creds))
+    client.post("/predict", json={**EXAMPLE, "Name": secret_name, "SSN": secret_ssn, "Age": "abc"}, headers=H(creds))
+    client.post("/predict", json=EXAMPLE, headers={"X-API-Key": creds[0]["app"] + "wrong"})
+    client.post("/predict/batch", json=[{**EXAMPLE, "Name": secret_name, "SSN": secret_ssn}], headers=H(creds))
+    text = caplog.text + "".join(str(r.args) for r in caplog.records)
+    assert "refused an unknown API key" in text                       # something was logged...
+    for secret in (creds[0]["app"], creds[0]["ops"], secret_name, secret_ssn):
+        assert secret not in text                                     # ...but never a key or a personal field
+
+
+# --- 422: field-level --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("change, field", [
+    ({"Age": "abc"}, "Age"), ({"Occupation": "Astronaut"}, "Occupation"), ({"Type_of_Loan": "Moon Loan"}, "Type_of_Loan"),
+    ({"Credit_History_Age": "long"}, "Credit_History_Age"), ({"Age": True}, "Age"), ({"Age": [1]}, "Age"),
+    ({"Age": {"x": 1}}, "Age"), ({"Occupation": "x" * 301}, "Occupation"), ({"Salary": 100}, "Salary"),
+    ({"Payment_Behaviour": "Very_spent"}, "Payment_Behaviour")])
+def test_bad_fields_are_422_naming_the_field(client, creds, change, field):
+    r = client.post("/predict", json={**EXAMPLE, **change}, headers=H(creds))
+    assert r.status_code == 422, r.text
+    assert [d["loc"] for d in r.json()["detail"]] == [["body", field]]
+    assert all(set(d) == {"type", "loc", "msg"} for d in r.json()["detail"])   # the input is not echoed back
+
+
+def test_missing_field_is_422_naming_it(client, creds):
+    r = client.post("/predict", json={k: v for k, v in EXAMPLE.items() if k != "Outstanding_Debt"}, headers=H(creds))
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "Outstanding_Debt"]
+
+
+@pytest.mark.parametrize("body", [b"", b"{", b"[]", b"null", b"42", b'{"Age": NaN}', b'{"Age": Infinity}', b"\xff\xfe",
+                                  b"{\"Age\": 1e400}"])
+def test_garbage_bodies_are_4xx_never_500(client, creds, body):
+    r = client.post("/predict", content=body, headers={**H(creds), "Content-Type": "application/json"})
+    assert 400 <= r.status_code < 500 and "Traceback" not in r.text
+
+
+def test_nan_and_infinity_values_are_refused(client, creds):
+    body = json.dumps({**EXAMPLE, "Annual_Income": float("nan")}).encode()   # Python writes NaN
+    r = client.post("/predict", content=body, headers={**H(creds), "Content-Type": "application/json"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "Annual_Income"
+
+
+# --- 413: body and rows ------------------------------------------------------------------------------
+
+def test_body_over_the_limit_is_413(model_dir, creds):
+    app, c = _client(settings(model_dir, creds[1], max_body_bytes=4096))
+    with c:
+        big = {**EXAMPLE, "Type_of_Loan": "Auto Loan, " * 400}
+        assert c.post("/predict", json=big, headers=H(creds)).status_code == 413
+        chunks = (b"[" + b" " * 1000 for _ in range(10))                   # streamed, no Content-Length
+        r = c.post("/predict/batch", content=chunks, headers={**H(creds), "Content-Type": "application/json"})
+        assert r.status_code == 413
+        r = c.post("/predict", content=(json.dumps(EXAMPLE).encode() + b" " * 5000 for _ in range(1)),
+                   headers={**H(creds), "Content-Type": "application/json"})
+        assert r.status_code == 413
+
+
+def test_batch_over_the_row_limit_is_413(model_dir, creds):
+    app, c = _client(settings(model_dir, creds[1], max_batch_rows=4))
+    with c:
+        assert c.post("/predict/batch", json=[EXAMPLE] * 4, headers=H(creds)).status_code == 200
+        r = c.post("/predict/batch", json=[EXAMPLE] * 5, headers=H(creds))
+        assert r.status_code == 413 and "at most 4" in r.json()["detail"]
+        r = c.post("/predict/batch", files={"file": ("b.csv", kaggle_csv(5), "text/csv")}, headers=H(creds))
+        assert r.status_code == 413
+
+
+# --- batch -------------------------------------------------------------------------------------------
+
+def test_batch_json(client, creds):
+    rows = [EXAMPLE, {**EXAMPLE, "ID": "0x2", "Delay_from_due_date": 58, "Outstanding_Debt": "4900"}]
+    r = client.post("/predict/batch", json=rows, headers=H(creds))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["rows"] == 2 and body["model_version"] == "3"
+    assert [p["row"] for p in body["predictions"]] == [0, 1] and body["predictions"][1]["ID"] == "0x2"
+    assert body["predictions"][1]["credit_score"] == "Poor" and body["predictions"][0]["reasons"] is None
+    single = client.post("/predict", json=EXAMPLE, headers=H(creds)).json()
+    assert body["predictions"][0]["probabilities"] == single["probabilities"]
+
+
+def test_batch_csv_upload_and_body(client, creds):
+    data = kaggle_csv(6)
+    up = client.post("/predict/batch", files={"file": ("train.csv", data, "text/csv")}, headers=H(creds))
+    assert up.status_code == 200, up.text
+    raw = client.post("/predict/batch", content=data, headers={**H(creds), "Content-Type": "text/csv"})
+    assert up.json() == raw.json() and up.json()["rows"] == 6
+    no_label = client.post("/predict/batch", files={"file": ("test.csv", kaggle_csv(6, extra_label=False), "text/csv")}, headers=H(creds))
+    assert no_label.json()["predictions"] == up.json()["predictions"]
+
+
+def test_batch_reasons_on_request(client, creds):
+    r = client.post("/predict/batch?reasons=true", json=[EXAMPLE], headers=H(creds)).json()
+    assert len(r["predictions"][0]["reasons"]) == 3
+
+
+@pytest.mark.parametrize("data, msg", [
+    (b"", "empty file"), (b"Age,Occupation\n23,Scientist\n", "missing column"),
+    (b"\xff\xfe\x00A\x00g\x00e", "not UTF-8"), (b"\x00\x01\x02\x03", "binary"),
+    (",".join(FEATURE_COLUMNS).encode() + b"\n", "no data rows"),
+    (",".join(FEATURE_COLUMNS).encode() + b",Extra\n" + b"," * 27 + b"\n", "unexpected column"),
+])
+def test_bad_csv_is_422(client, creds, data, msg):
+    r = client.post("/predict/batch", files={"file": ("x.csv", data, "text/csv")}, headers=H(creds))
+    assert r.status_code == 422, r.text
+    assert msg in r.json()["detail"][0]["msg"] and r.json()["detail"][0]["loc"][:2] == ["body", "file"]
+
+
+def test_ragged_csv_rows_are_located(client, creds):
+    data = kaggle_csv(3, extra_label=False).decode().splitlines()
+    data[2] = data[2].rsplit(",", 3)[0]                  # line 3 cut short
+    r = client.post("/predict/batch", content="\n".join(data).encode(), headers={**H(creds), "Content-Type": "text/csv"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "file", "line 3"]
+
+
+def test_batch_field_errors_name_row_and_field(client, creds):
+    r = client.post("/predict/batch", json=[EXAMPLE, {**EXAMPLE, "Age": "old"}, {**EXAMPLE, "Num_Credit_Card": False}], headers=H(creds))
+    assert r.status_code == 422
+    assert ["body", 2, "Num_Credit_Card"] in [d["loc"] for d in r.json()["detail"]]
+    r = client.post("/predict/batch", json=[EXAMPLE, {**EXAMPLE, "Age": "old"}], headers=H(creds))
+    assert r.json()["detail"][0]["loc"] == ["body", 1, "Age"]
+
+
+@pytest.mark.parametrize("kind, body", [("application/xml", b"<a/>"), ("multipart/form-data; boundary=x", b"--x\r\nbroken"),
+                                        ("application/json", b'{"rows": 3}'), ("application/json", b"[1, 2]")])
+def test_batch_odd_bodies_are_4xx(client, creds, kind, body):
+    r = client.post("/predict/batch", content=body, headers={**H(creds), "Content-Type": kind})
+    assert r.status_code == 422, r.text
+
+
+# --- 429 -------------------------------------------------------------------------------------------
+
+def test_rate_limit_per_key_name_with_retry_after(model_dir, creds):
+    app, c = _client(settings(model_dir, creds[1], rate_limit="3/minute", batch_rate_limit="2/minute"))
+    with c:
+        codes = [c.post("/predict", json=EXAMPLE, headers=H(creds, "app")).status_code for _ in range(4)]
+        assert codes == [200, 200, 200, 429]
+        r = c.post("/predict", json=EXAMPLE, headers=H(creds, "app"))
+        assert r.status_code == 429 and 1 <= int(r.headers["Retry-After"]) <= 61
+        assert "rate limit exceeded" in r.json()["detail"]
+        assert c.post("/predict", json=EXAMPLE, headers=H(creds, "ops")).status_code == 200   # another key: its own budget
+        assert [c.post("/predict/batch", json=[EXAMPLE], headers=H(creds)).status_code for _ in range(3)] == [200, 200, 429]
+        app.state.limiter.reset()
+        assert c.post("/predict", json=EXAMPLE, headers=H(creds, "app")).status_code == 200
+
+
+def test_limit_is_by_key_name_not_client_ip(model_dir, creds):
+    "Two clients behind one IP with different keys do not share a budget; one key from two IPs does."
+    app, c = _client(settings(model_dir, creds[1], rate_limit="2/minute"))
+    with c:
+        for ip in ("10.0.0.1", "10.0.0.2"):
+            c.post("/predict", json=EXAMPLE, headers={**H(creds), "X-Forwarded-For": ip})
+        assert c.post("/predict", json=EXAMPLE, headers=H(creds)).status_code == 429
+        assert c.post("/predict", json=EXAMPLE, headers=H(creds, "ops")).status_code == 200
+
+
+# --- model verification, fallback, hot swap ---------------------------------------------------------------
+
+def test_sha_mismatch_is_refused_not_ready(model_dir, creds, caplog):
+    pkl = model_dir / "model.pkl"
+    pkl.write_bytes(pkl.read_bytes()[:-1] + b"\x00")
+    app, c = _client(settings(model_dir, creds[1]))
+    with caplog.at_level(logging.ERROR, logger="credit_score.api"), c:
+        r = c.get("/ready")
+        assert r.status_code == 503 and "refusing to load" in r.json()["detail"]
+        assert c.post("/predict", json=EXAMPLE, headers=H(creds)).status_code == 503
+    assert any("MODEL REFUSED" in m and "does not match" in m for m in caplog.messages)
+
+
+def test_unpickle_happens_only_after_the_hash_check(model_dir, monkeypatch):
+    calls = []
+    monkeypatch.setattr(api.pickle, "loads", lambda b: calls.append(b))
+    meta = json.loads((model_dir / "model.json").read_text())
+    (model_dir / "model.json").write_text(json.dumps({**meta, "sha256": "f" * 64}))
+    with pytest.raises(api.ModelIntegrityError):
+        api.load_local(model_dir)
+    assert calls == []
+
+
+class FakeRegistry:
+    "Stands in for MLflow's REST answers (champion, download) in the offline tests."
+    def __init__(self, blobs: dict, alias: str):
+        self.blobs, self.alias, self.down, self.tags = blobs, alias, False, {}
+    def champion(self, s):
+        if self.down: raise api.RegistryUnavailable("MLflow at test unreachable (ConnectError)")
+        sha = self.tags.get(self.alias) or hashlib.sha256(self.blobs[self.alias]).hexdigest()
+        return {"version": self.alias, "run_id": f"run-{self.alias}", "source_uri": "", "tags": {"sha256": sha, "data_sha256": "d" * 64}}
+    def download(self, s, version):
+        return self.blobs[version]
+
+
+@pytest.fixture
+def registry(fitted, monkeypatch):
+    import pickle
+    reg = FakeRegistry({"1": pickle.dumps(fitted[0]), "2": pickle.dumps(fitted[1])}, "1")
+    monkeypatch.setattr(api, "champion", reg.champion)
+    monkeypatch.setattr(api, "download_model_file", reg.download)
+    monkeypatch.setattr(api, "_registry_get", lambda *a, **k: (_ for _ in ()).throw(api.RegistryUnavailable("no runs api")))
+    return reg
+
+
+def test_registry_model_is_served_and_fallback_is_degraded(model_dir, creds, registry):
+    app, c = _client(settings(model_dir, creds[1], model_source="auto"))
+    with c:
+        assert c.get("/ready").json() | {"detail": None} == {"status": "ready", "model_version": "1", "source": "mlflow", "registry": "ok", "detail": None}
+        registry.down = True
+        app.state.model_state.refresh()                          # MLflow down during serving: keep serving, degraded
+        r = c.get("/ready").json()
+        assert (r["status"], r["model_version"], r["source"]) == ("degraded", "1", "mlflow")
+        assert c.post("/predict", json=EXAMPLE, headers=H(creds)).status_code == 200
+    app2, c2 = _client(settings(model_dir, creds[1], model_source="auto"))
+    with c2:                                                     # MLflow down at start: the DVC-pinned model, degraded
+        r = c2.get("/ready").json()
+        assert (r["status"], r["model_version"], r["source"]) == ("degraded", "3", "local")
+        assert "MLflow unreachable" in r["detail"]
+        assert c2.post("/predict", json=EXAMPLE, headers=H(creds)).json()["model_version"] == "3"
+        registry.down = False
+        app2.state.model_state.refresh()                         # MLflow back: the champion replaces the fallback
+        assert c2.get("/ready").json()["source"] == "mlflow"
+
+
+def test_mismatched_new_version_is_refused_and_previous_kept(model_dir, creds, registry, caplog):
+    app, c = _client(settings(model_dir, creds[1], model_source="mlflow"))
+    with c, caplog.at_level(logging.ERROR, logger="credit_score.api"):
+        registry.alias, registry.tags["2"] = "2", "0" * 64
+        app.state.model_state.refresh()
+        r = c.get("/ready").json()
+        assert r["status"] == "ready" and r["model_version"] == "1" and "refused" in r["detail"]
+        assert c.post("/predict", json=EXAMPLE, headers=H(creds)).json()["model_version"] == "1"
+        app.state.model_state.refresh()                          # not downloaded again
+        assert sum("MODEL REFUSED" in m for m in caplog.messages) == 1
+
+
+def test_registry_mismatch_at_start_is_not_ready(model_dir, creds, registry):
+    registry.tags["1"] = "0" * 64
+    app, c = _client(settings(model_dir, creds[1], model_source="auto"))
+    with c:
+        r = c.get("/ready")
+        assert r.status_code == 503 and "refused" in r.json()["detail"]
+
+
+def test_hot_swap_under_load_fails_no_request(model_dir, creds, registry):
+    app, c = _client(settings(model_dir, creds[1], model_source="mlflow"))
+    state: ModelState = app.state.model_state
+    results, stop = [], threading.Event()
+
+    def hammer():
+        while not stop.is_set():
+            r = c.post("/predict", json=EXAMPLE, headers=H(creds))
+            results.append((r.status_code, r.json().get("model_version")))
+
+    with c:
+        threads = [threading.Thread(target=hammer) for _ in range(4)]
+        for t in threads: t.start()
+        for v in ("2", "1", "2", "1", "2"):
+            registry.alias = v
+            state.refresh()
+            assert state.bundle.version == v
+        stop.set()
+        for t in threads: t.join()
+    assert results and {code for code, _ in results} == {200}
+    assert {v for _, v in results} == {"1", "2"}
+
+
+# --- OpenAPI, CLI, import ------------------------------------------------------------------------------
+
+def test_openapi_documents_everything(client):
+    spec = client.get("/openapi.json").json()
+    assert {"/predict", "/predict/batch", "/health", "/ready", "/model"} <= set(spec["paths"])
+    assert spec["components"]["schemas"]["Applicant"]["examples"][0]["Age"] == "23"
+    assert spec["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-API-Key"
+    codes = set(spec["paths"]["/predict"]["post"]["responses"])
+    assert {"200", "401", "403", "413", "422", "429", "503"} <= codes
+    assert {"application/json", "multipart/form-data", "text/csv"} <= set(spec["paths"]["/predict/batch"]["post"]["requestBody"]["content"])
+    assert client.get("/docs").status_code == 200
+
+
+def test_hash_key_cli_prints_the_key_once(capsys, monkeypatch):
+    assert main(["hash-key", "app"]) == 0
+    out = capsys.readouterr().out
+    key = out.split("safely): ")[1].split()[0]
+    assert f"app:{hash_key(key)}" in out and out.count(key) == 1
+    monkeypatch.setattr("sys.stdin", io.StringIO("given-key\n"))
+    assert main(["hash-key", "ci", "--stdin"]) == 0
+    assert f"ci:{hash_key('given-key')}" in capsys.readouterr().out
+
+
+def test_import_does_no_work():
+    import subprocess, sys
+    code = ("import threading, logging; import credit_score.api as a; "
+            "assert threading.active_count() == 1; assert not logging.getLogger().handlers; "
+            "assert callable(a.create_app)")
+    subprocess.run([sys.executable, "-c", code], check=True, env={"PATH": "/usr/bin", "HOME": "/tmp"})
