@@ -9,7 +9,7 @@ __all__ = ['NUMERIC', 'CATEGORICAL', 'PLACEHOLDERS', 'BOUNDS', 'MISSING', 'LOAN_
            'repair_by_customer', 'loan_counts', 'encode', 'RawFeatures', 'build_features', 'split_by_customer',
            'check_disjoint', 'prepare', 'write_processed', 'load_processed']
 
-# %% ../nbs/02_preprocess.ipynb #b14fdd9c
+# %% ../nbs/02_preprocess.ipynb #ce0d8ddc
 import json
 import re
 from collections import Counter
@@ -21,13 +21,10 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.model_selection import GroupShuffleSplit
 
-from .ingest import FEATURE_COLUMNS, LABEL, LABELS, MONTHS, read_raw_csv
+from .ingest import FEATURE_COLUMNS, LABEL, LABELS, MONTHS, NUMERIC_COLUMNS, read_raw_csv
 
-# %% ../nbs/02_preprocess.ipynb #1a8a9a47
-NUMERIC = ("Age", "Annual_Income", "Monthly_Inhand_Salary", "Num_Bank_Accounts", "Num_Credit_Card",
-           "Interest_Rate", "Num_of_Loan", "Delay_from_due_date", "Num_of_Delayed_Payment",
-           "Changed_Credit_Limit", "Num_Credit_Inquiries", "Outstanding_Debt", "Credit_Utilization_Ratio",
-           "Total_EMI_per_month", "Amount_invested_monthly", "Monthly_Balance")
+# %% ../nbs/02_preprocess.ipynb #5dd00b73
+NUMERIC = NUMERIC_COLUMNS   # the raw schema says which columns are numbers (00_ingest)
 CATEGORICAL = ("Occupation", "Credit_Mix", "Payment_of_Min_Amount", "Payment_Behaviour")
 PLACEHOLDERS = {"Occupation": "_______", "Credit_Mix": "_", "Changed_Credit_Limit": "_",
                 "Payment_Behaviour": "!@9#%8", "Payment_of_Min_Amount": "NM", "SSN": "#F%$D@*&8",

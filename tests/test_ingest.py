@@ -67,7 +67,23 @@ BAD_INPUTS = {
     "not CSV (zip)": (lambda d: _write(d, b"PK\x03\x04" + bytes(range(256)) * 4), "binary"),
     "not CSV (semicolons)": (lambda d: _write(d, _good_text().replace(",", ";")), "not comma-separated"),
     "not UTF-8": (lambda d: _write(d, _good_text().replace("Aaron", "Aar\xf3n").encode("latin-1")), "not UTF-8"),
+    "UTF-16": (lambda d: _write(d, _good_text().encode("utf-16")), "not"),
+    "formula injection": (lambda d: _write(d, _good_text().replace("Aaron Maashoh", "=cmd|' /C calc'!A0", 1)),
+                          "column Name: \"=cmd|' /C calc'!A0\" looks like a spreadsheet formula"),
+    "formula with @": (lambda d: _write(d, _good_text().replace("821-00-0265", "@SUM(1+1)*cmd", 1)), "spreadsheet formula"),
+    "infinite number": (lambda d: _write(d, _good_text().replace("49.57494921489417", "1e999", 1)),
+                        "column Total_EMI_per_month: '1e999' is not a finite number"),
+    "shifted column": (lambda d: _write(d, _good_text().replace("19114.12", "Scientist")),
+                       "column Annual_Income: 6 of 6 values are not numbers"),
+    "a 1 GB file": (lambda d: _sparse(d, 1 << 30), "1,074 MB is over the 500 MB limit"),
 }
+
+
+def _sparse(folder: Path, size: int) -> Path:
+    "A file of `size` bytes that takes no disk space: a valid header, then holes."
+    _write(folder, _good_text())
+    with open(folder / "train.csv", "r+b") as f: f.truncate(size)
+    return folder
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS)
