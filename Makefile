@@ -3,7 +3,7 @@ SHELL := /bin/bash
 ENV := scripts/env.sh
 
 .DEFAULT_GOAL := help
-.PHONY: help lock setup services-up services-down status pipeline run test export check-nbs clean-nbs lab
+.PHONY: help lock setup services-up services-down status pipeline serve serve-down stop run test export check-nbs clean-nbs lab
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -24,7 +24,15 @@ pipeline: services-up ## dvc repro (every stage, via papermill), then dvc push t
 	$(ENV) dvc repro
 	$(ENV) dvc push
 
-run: setup pipeline ## THE MAIN JOB: set up, start services, run the pipeline
+serve: ## start the API (uvicorn, 2 workers) and the Streamlit app on loopback; prints their URLs
+	bash scripts/serve.sh up
+
+serve-down: ## stop the API and the app
+	bash scripts/serve.sh down
+
+stop: serve-down services-down ## stop everything this project started
+
+run: setup pipeline serve ## THE MAIN JOB: set up, start services, run the pipeline, serve the API and the app
 	@bash scripts/services.sh status
 
 test: ## THE TEST COMMAND: set up, start services, run all tests, stop services

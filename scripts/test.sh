@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/services.sh up
-trap 'bash scripts/services.sh down' EXIT
+trap 'bash scripts/serve.sh down >/dev/null 2>&1 || true; bash scripts/services.sh down' EXIT
 set +e
 scripts/env.sh pytest "$@"
 rc=$?
