@@ -448,18 +448,18 @@ def wait_http(url: str, proc: subprocess.Popen | None = None, timeout: float = 9
         time.sleep(0.2)
     raise TimeoutError(f"{url} did not answer 200 within {timeout} s")
 
-# %% ../nbs/08_e2e.ipynb #4aaef888
+# %% ../nbs/08_e2e.ipynb #3aa9ab72
 class Steps:
     "Timed steps with one status line each; `report()` is the list for reports/e2e.json."
-    def __init__(self): self.done = []
+    def __init__(self, say=lambda m: print(m, flush=True)): self.done, self.say = [], say
     def __call__(self, name: str, fn, *args, **kw):
-        t0 = time.monotonic(); print(f"[e2e] {name} ...", flush=True)
+        t0 = time.monotonic(); self.say(f"[e2e] {name} ...")
         try: out = fn(*args, **kw)
         except BaseException as e:
             self.done.append({"step": name, "status": "failed", "seconds": round(time.monotonic() - t0, 1), "error": f"{type(e).__name__}: {e}"[:500]})
-            print(f"[e2e] {name}: FAILED after {time.monotonic() - t0:.1f} s: {type(e).__name__}: {e}", flush=True); raise
+            self.say(f"[e2e] {name}: FAILED after {time.monotonic() - t0:.1f} s: {type(e).__name__}: {e}"); raise
         self.done.append({"step": name, "status": "ok", "seconds": round(time.monotonic() - t0, 1)})
-        print(f"[e2e] {name}: ok in {time.monotonic() - t0:.1f} s", flush=True)
+        self.say(f"[e2e] {name}: ok in {time.monotonic() - t0:.1f} s")
         return out
 
 # %% ../nbs/08_e2e.ipynb #29808cda
