@@ -160,7 +160,7 @@ def behaviour_failures(report: dict) -> list[str]:
            for c, r in report["invariance"].items() if r["rows_changed"] or r["max_proba_change"] > 0]
     return bad + [f"more {c} improved the class of {n} row(s)" for c, n in report["monotone_violations"].items() if n]
 
-# %% ../nbs/04_evaluate.ipynb #eb44c6ad
+# %% ../nbs/04_evaluate.ipynb #dc53cf7c
 def age_bands(age: pd.Series, edges) -> pd.Series:
     "Cleaned ages to labelled bands like `25-34`; missing ages to `unknown`."
     labels = [f"{lo}-{hi - 1}" for lo, hi in zip(edges, edges[1:])]
@@ -172,7 +172,7 @@ def slice_metrics(y: pd.Series, pred: np.ndarray, by: pd.Series) -> pd.DataFrame
     rows = {k: {"rows": len(g), "macro_f1": _r(f1_score(g.y, g.pred, average="macro", labels=list(LABELS), zero_division=0)),
                 "accuracy": _r((g.y == g.pred).mean()), "poor_predicted": _r((g.pred == "Poor").mean()),
                 "poor_actual": _r((g.y == "Poor").mean())} for k, g in df.groupby("by", sort=True)}
-    return pd.DataFrame(rows).T
+    return pd.DataFrame(rows).T.astype({"rows": int})
 
 # %% ../nbs/04_evaluate.ipynb #40776c52
 def _table(df: pd.DataFrame) -> str:
