@@ -7,12 +7,12 @@ __all__ = ['KEY_ENTRY', 'IDENTITY', 'FEATURES', 'TEXT_MAX', 'Value', 'EXAMPLE', 
            'BATCH_BODY', 'ApiSettings', 'hash_key', 'new_key', 'parse_keys', 'match_key', 'raw_value', 'as_text',
            'raw_row', 'field_problem', 'row_errors', 'ModelIntegrityError', 'RegistryUnavailable', 'ModelBundle',
            'verified_unpickle', 'check_model', 'make_bundle', 'load_local', 'champion', 'download_model_file',
-           'load_registered', 'ModelState', 'frame', 'explain', 'reply', 'Reason', 'Prediction', 'BatchItem',
-           'BatchPrediction', 'Ready', 'ModelInfo', 'Detail', 'error_items', 'unprocessable', 'too_large', 'BodyLimit',
-           'caller', 'make_limiter', 'retry_after', 'rows_from_json', 'rows_from_csv', 'score_batch', 'batch_errors',
-           'readiness', 'create_app', 'main']
+           'load_registered', 'ModelState', 'frame', 'occlusions', 'score', 'reasons_from', 'reply', 'explain',
+           'Predictor', 'Reason', 'Prediction', 'BatchItem', 'BatchPrediction', 'Ready', 'ModelInfo', 'Detail',
+           'error_items', 'unprocessable', 'too_large', 'BodyLimit', 'caller', 'make_limiter', 'retry_after',
+           'rows_from_json', 'rows_from_csv', 'score_batch', 'batch_errors', 'readiness', 'create_app', 'main']
 
-# %% ../nbs/06_api.ipynb #0baeca69
+# %% ../nbs/06_api.ipynb #245bbe9a
 import argparse
 import asyncio
 import csv
@@ -29,6 +29,7 @@ import sys
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -43,13 +44,14 @@ from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, TypeAdapter, ValidationError, WithJsonSchema, create_model, field_validator
 from slowapi import Limiter
 from slowapi.errors import RateLimitExceeded
+from anyio import from_thread
 from starlette.concurrency import run_in_threadpool
 
 from .core import Settings, project_root
 from .ingest import FEATURE_COLUMNS, LABEL
 from . import preprocess as pp
 
-# %% ../nbs/06_api.ipynb #b1b4d8c7
+# %% ../nbs/06_api.ipynb #3029fcbf
 KEY_ENTRY = re.compile(r"^([A-Za-z0-9_.-]{1,64}):([0-9a-f]{64})$")  # name:sha256hex
 
 class ApiSettings(Settings):
@@ -66,6 +68,7 @@ class ApiSettings(Settings):
     model_poll_seconds: float = Field(30.0, ge=0)
     mlflow_timeout: float = Field(3.0, gt=0)
     reasons_top: int = Field(3, ge=1, le=10)
+    model_threads: int = Field(1, ge=1)          # native (OpenMP/BLAS) threads per worker for scoring
 
     @field_validator("api_keys")
     @classmethod
@@ -144,11 +147,12 @@ def raw_row(applicant: BaseModel | dict) -> dict[str, str]:
     d = applicant if isinstance(applicant, dict) else applicant.__dict__
     return {c: as_text(d.get(c)) for c in FEATURE_COLUMNS}
 
-# %% ../nbs/06_api.ipynb #efcbfa9b
+# %% ../nbs/06_api.ipynb #8c593445
 _BEHAVIOURS = {f"{s}_spent_{v}_value_payments" for s in pp.SPENT for v in pp.VALUE}
 KNOWN = {"Occupation": set(pp.OCCUPATIONS), "Credit_Mix": set(pp.CREDIT_MIX),
          "Payment_of_Min_Amount": set(pp.MIN_AMOUNT), "Payment_Behaviour": _BEHAVIOURS}
 
+@lru_cache(maxsize=1 << 16)
 def field_problem(col: str, text: str) -> str | None:
     "Why the training rules cannot read `text` in `col`, or None when they can (dirt included)."
     if col in pp.NUMERIC or col == "Credit_History_Age":
@@ -201,15 +205,16 @@ def check_model(model, classes: list | None = None) -> None:
     if not hasattr(model, "predict_proba") or not got: raise ModelIntegrityError("not a classifier with predict_proba and classes_")
     if classes and sorted(got) != sorted(map(str, classes)): raise ModelIntegrityError(f"classes {got} differ from the registered {classes}")
 
-# %% ../nbs/06_api.ipynb #07ad0fab
+# %% ../nbs/06_api.ipynb #5e0b3bda
 def make_bundle(model, meta: dict, source: str) -> ModelBundle:
     "Check the contract, smoke-test one prediction on the reference row, and wrap it all."
     check_model(model, meta.get("classes"))
     ref = meta.get("reference") or {}
     ref = json.loads(ref) if isinstance(ref, str) else ref
     reference = {c: as_text(ref.get(c)) for c in FEATURES}
-    proba = model.predict_proba(frame([{**dict.fromkeys(FEATURE_COLUMNS, ""), **reference}]))
-    if proba.shape != (1, len(model.classes_)): raise ModelIntegrityError(f"predict_proba returned shape {proba.shape}")
+    labels, proba = score(model, [{**dict.fromkeys(FEATURE_COLUMNS, ""), **reference}])
+    if proba.shape != (1, len(model.classes_)) or str(labels[0]) not in map(str, model.classes_):
+        raise ModelIntegrityError(f"smoke prediction failed: predict gave {labels!r}, predict_proba shape {proba.shape}")
     meta = {**meta, "classes": [str(c) for c in model.classes_], "source": source,
             "loaded_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     return ModelBundle(model, meta, reference)
@@ -313,27 +318,110 @@ def _refresh(self: ModelState) -> None:
 
 ModelState.refresh = _refresh
 
-# %% ../nbs/06_api.ipynb #00ccea3c
+# %% ../nbs/06_api.ipynb #3d02ff6e
 def frame(rows: list[dict[str, str]]) -> pd.DataFrame:
     "Raw text rows -> the DataFrame the pipeline takes (all FEATURE_COLUMNS, as text)."
     return pd.DataFrame([[r.get(c, "") for c in FEATURE_COLUMNS] for r in rows], columns=list(FEATURE_COLUMNS), dtype=object)
 
-def explain(bundle: ModelBundle, row: dict[str, str], top: int = 3) -> tuple[np.ndarray, list[dict]]:
-    "The row's class probabilities and its `top` reasons (occlusion against the reference values)."
+def occlusions(bundle: ModelBundle, row: dict[str, str]) -> tuple[list[str], list[dict]]:
+    "The fields that differ from the reference, and the rows to score: the applicant, then one copy per such field."
     cols = [c for c in FEATURES if row[c] != bundle.reference[c]]
-    proba = bundle.model.predict_proba(frame([row] + [{**row, c: bundle.reference[c]} for c in cols]))
-    k = int(np.argmax(proba[0]))
+    return cols, [row] + [{**row, c: bundle.reference[c]} for c in cols]
+
+def score(model, rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    "The model's classes (`predict`) and probabilities (`predict_proba`) of raw rows, featurising once."
+    X = frame(rows)
+    if hasattr(model, "steps") and len(model.steps) > 1:
+        for _, step in model.steps[:-1]:
+            if step not in (None, "passthrough"): X = step.transform(X)
+        model = model.steps[-1][1]
+    proba = model.predict_proba(X)
+    decide = getattr(model, "labels_from_proba", None)   # lets an estimator derive its classes without a second pass
+    return (decide(proba) if decide else model.predict(X)), proba
+
+def reasons_from(row: dict, cols: list[str], label, proba: np.ndarray, classes: list[str], top: int) -> list[dict]:
+    "The `top` fields whose replacement lowers the predicted class's probability the most."
+    k = classes.index(str(label))
     contrib = proba[0, k] - proba[1:, k]
     order = np.argsort(-contrib, kind="stable")[:top]
-    return proba[0], [{"feature": cols[i], "value": row[cols[i]], "contribution": round(float(contrib[i]), 4)} for i in order]
+    return [{"feature": cols[i], "value": row[cols[i]], "contribution": round(float(contrib[i]), 4)} for i in order]
 
-def reply(bundle: ModelBundle, proba: np.ndarray) -> dict:
+def reply(bundle: ModelBundle, label, proba: np.ndarray) -> dict:
     "Class and per-class probabilities of one row."
-    classes = bundle.meta["classes"]
-    return {"credit_score": classes[int(np.argmax(proba))],
-            "probabilities": {c: round(float(p), 4) for c, p in zip(classes, proba)}}
+    return {"credit_score": str(label), "probabilities": {c: round(float(p), 4) for c, p in zip(bundle.meta["classes"], proba)}}
 
-# %% ../nbs/06_api.ipynb #bcda94cb
+def explain(bundle: ModelBundle, row: dict[str, str], top: int = 3) -> tuple[dict, list[dict]]:
+    "The row's reply (class, probabilities) and its `top` reasons (occlusion against the reference values), in one call."
+    cols, rows = occlusions(bundle, row)
+    labels, proba = score(bundle.model, rows)
+    return reply(bundle, labels[0], proba[0]), reasons_from(row, cols, labels[0], proba, bundle.meta["classes"], top)
+
+# %% ../nbs/06_api.ipynb #bbb55ab6
+def _limit_threads(n: int) -> None:
+    "Limit OpenMP/BLAS threads in the calling (model) thread."
+    from threadpoolctl import threadpool_limits
+    threadpool_limits(n)
+
+class Predictor:
+    "Scores rows in one dedicated thread, coalescing concurrent requests into one model call."
+    def __init__(self, threads: int = 1, max_rows: int = 2048):
+        self.threads, self.max_rows, self.queue, self.task, self.executor = threads, max_rows, None, None, None
+
+    def start(self) -> None:
+        "Start the thread and the coalescing loop (call from the running event loop)."
+        from concurrent.futures import ThreadPoolExecutor
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="model", initializer=_limit_threads, initargs=(self.threads,))
+        self.queue, self.task = asyncio.Queue(), asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self.task: self.task.cancel()
+        if self.executor: self.executor.shutdown(wait=False)
+
+    async def run(self, fn, *args):
+        "Run `fn(*args)` in the model thread (or the thread pool when not started)."
+        if self.executor is None: return await run_in_threadpool(fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    async def score(self, bundle: ModelBundle, rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+        "`score(model, rows)` with `bundle`, possibly in one call with other requests' rows."
+        if self.queue is None: return await self.run(score, bundle.model, rows)
+        fut = asyncio.get_running_loop().create_future()
+        self.queue.put_nowait((bundle, rows, fut))
+        return await fut
+
+# %% ../nbs/06_api.ipynb #ac8482ed
+def _score_group(bundle: ModelBundle, parts: list[list[dict]]) -> list:
+    "One call over all parts, split back; if it fails, each part alone (so one bad request fails alone)."
+    try:
+        (labels, proba), out, i = score(bundle.model, [r for p in parts for r in p]), [], 0
+        for p in parts: out.append((labels[i:i + len(p)], proba[i:i + len(p)])); i += len(p)
+        return out
+    except Exception:
+        out = []
+        for p in parts:
+            try: out.append(score(bundle.model, p))
+            except Exception as e: out.append(e)
+        return out
+
+async def _coalesce(self: Predictor) -> None:
+    "Take what is queued (up to max_rows), score it per bundle in one call, hand each request its rows."
+    while True:
+        items = [await self.queue.get()]
+        n = len(items[0][1])
+        while not self.queue.empty() and n < self.max_rows:
+            items.append(self.queue.get_nowait()); n += len(items[-1][1])
+        groups: dict[int, list] = {}
+        for it in items: groups.setdefault(id(it[0]), []).append(it)
+        for group in groups.values():
+            try: results = await self.run(_score_group, group[0][0], [rows for _, rows, _ in group])
+            except Exception as e: results = [e] * len(group)
+            for (_, _, fut), res in zip(group, results):
+                if fut.done(): continue
+                fut.set_exception(res) if isinstance(res, Exception) else fut.set_result(res)
+
+Predictor._loop = _coalesce
+
+# %% ../nbs/06_api.ipynb #480b6637
 class Reason(BaseModel):
     "One raw field's contribution to the predicted class's probability."
     feature: str
@@ -367,7 +455,7 @@ class BatchPrediction(BaseModel):
     rows: int
     predictions: list[BatchItem]
 
-# %% ../nbs/06_api.ipynb #6c6689e2
+# %% ../nbs/06_api.ipynb #dd6d8cdd
 class Ready(BaseModel):
     "Readiness: `ready`, `degraded` (serving, but not from a healthy registry) or `not ready`."
     status: Literal["ready", "degraded", "not ready"]
@@ -395,7 +483,7 @@ class Detail(BaseModel):
     "An error."
     detail: str
 
-# %% ../nbs/06_api.ipynb #ec159d52
+# %% ../nbs/06_api.ipynb #39c233bc
 def error_items(errors: list[dict], prefix: tuple = ()) -> list[dict]:
     "Pydantic/FastAPI errors without the echoed input, url and context."
     return [{"type": e.get("type", "value_error"), "loc": [*prefix, *e.get("loc", ())], "msg": e.get("msg", "")} for e in errors]
@@ -412,7 +500,7 @@ def _responses(*codes: int) -> dict:
             422: "a field is invalid: `loc` names it", 429: "rate limit hit; see Retry-After", 503: "no verified model loaded"}
     return {c: {"description": text[c], **({} if c == 422 else {"model": Detail})} for c in codes}
 
-# %% ../nbs/06_api.ipynb #c92afe4d
+# %% ../nbs/06_api.ipynb #ef5650c7
 class BodyLimit:
     "ASGI middleware: 413 for request bodies over `max_bytes` (declared or streamed)."
     def __init__(self, app, max_bytes: int): self.app, self.max_bytes = app, max_bytes
@@ -440,7 +528,7 @@ class BodyLimit:
 class _TooLarge(HTTPException):
     def __init__(self): super().__init__(413, "request body too large")
 
-# %% ../nbs/06_api.ipynb #088005dc
+# %% ../nbs/06_api.ipynb #f57b1391
 key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key; ask the operators for one")
 
 def caller(keys: dict[str, str]):
@@ -465,7 +553,7 @@ def make_limiter(s: ApiSettings) -> Limiter:
                    storage_options={"key_prefix": s.rate_limit_prefix} if s.redis_url else {},
                    in_memory_fallback_enabled=bool(s.redis_url), strategy="fixed-window")
 
-# %% ../nbs/06_api.ipynb #204844a5
+# %% ../nbs/06_api.ipynb #6ed9e330
 def retry_after(limiter: Limiter, request: Request, exc: RateLimitExceeded) -> int:
     "Seconds until the hit limit's window resets (the Retry-After value)."
     try:
@@ -473,7 +561,7 @@ def retry_after(limiter: Limiter, request: Request, exc: RateLimitExceeded) -> i
         return max(1, int(limiter.limiter.get_window_stats(item, *args).reset_time - time.time()) + 1)
     except Exception: return int(exc.limit.limit.get_expiry())
 
-# %% ../nbs/06_api.ipynb #13994af2
+# %% ../nbs/06_api.ipynb #cba579d5
 _rows_adapter = TypeAdapter(list[Applicant])
 
 def rows_from_json(body: bytes, max_rows: int) -> tuple[list[dict] | None, JSONResponse | None]:
@@ -512,19 +600,22 @@ def rows_from_csv(body: bytes, max_rows: int) -> tuple[list[dict] | None, JSONRe
     if long: return None, unprocessable(long[:50])
     return [{c: d.get(c, "") for c in FEATURE_COLUMNS} for d in (dict(zip(header, r)) for r in body_rows)], None
 
-# %% ../nbs/06_api.ipynb #f46e0869
-def score_batch(bundle: ModelBundle, rows: list[dict], reasons: bool, top: int) -> BatchPrediction:
-    "Predict many rows in one call (reasons: one occlusion call per row, when asked)."
-    if reasons: items = [{**reply(bundle, p), "reasons": r} for p, r in (explain(bundle, row, top) for row in rows)]
-    else: items = [reply(bundle, p) for p in bundle.model.predict_proba(frame(rows))]
-    preds = [BatchItem(row=i, ID=row["ID"] or None, model_version=bundle.version, **it) for i, (row, it) in enumerate(zip(rows, items))]
-    return BatchPrediction(model_version=bundle.version, rows=len(rows), predictions=preds)
+# %% ../nbs/06_api.ipynb #dca48139
+def score_batch(bundle: ModelBundle, rows: list[dict], reasons: bool, top: int) -> dict:
+    "Predict many rows in one call (reasons: one occlusion call per row, when asked); the BatchPrediction as a dict."
+    if reasons: items = [{**a, "reasons": r} for a, r in (explain(bundle, row, top) for row in rows)]
+    else: items = [reply(bundle, y, p) for y, p in zip(*score(bundle.model, rows))]
+    preds = [{"row": i, "ID": row["ID"] or None, "model_version": bundle.version, "reasons": None, **it} for i, (row, it) in enumerate(zip(rows, items))]
+    return {"model_version": bundle.version, "rows": len(rows), "predictions": preds}
 
 def batch_errors(rows: list[dict]) -> list[dict]:
-    "Training-rule problems of every row, located by row index."
-    return [e for i, r in enumerate(rows) for e in row_errors(r, ("body", i))][:50]
+    "Training-rule problems of every row, located by row index (each distinct value is checked once)."
+    bad = {c: {v for v in {r[c] for r in rows} if field_problem(c, v)} for c in FEATURES}
+    if not any(bad.values()): return []
+    return [{"type": "value_error", "loc": ["body", i, c], "msg": field_problem(c, r[c])}
+            for i, r in enumerate(rows) for c in FEATURES if r[c] in bad[c]][:50]
 
-# %% ../nbs/06_api.ipynb #a1808486
+# %% ../nbs/06_api.ipynb #07dac978
 def _require_model(state: ModelState) -> ModelBundle:
     b = state.bundle
     if b is None: raise _Denied(503, f"no verified model loaded: {state.problem or 'not loaded yet'}")
@@ -537,17 +628,19 @@ async def _poll(state: ModelState, every: float) -> None:
         try: await asyncio.to_thread(state.refresh)
         except Exception as e: log.error("model refresh failed: %s", type(e).__name__)
 
-def _lifespan(state: ModelState):
+def _lifespan(state: ModelState, predictor: Predictor):
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        await asyncio.to_thread(state.refresh)
+        predictor.start()
+        await predictor.run(state.refresh)     # the first load (and its smoke prediction) in the model thread
         every = state.settings.model_poll_seconds
         task = asyncio.create_task(_poll(state, every)) if every > 0 else None
         yield
         if task: task.cancel()
+        await predictor.stop()
     return lifespan
 
-# %% ../nbs/06_api.ipynb #fdfc864c
+# %% ../nbs/06_api.ipynb #6c2b4d02
 def readiness(state: ModelState) -> tuple[int, Ready]:
     "The /ready answer: 503 without a model; `degraded` on the fallback or with the registry unreachable."
     b, s = state.bundle, state.settings
@@ -556,7 +649,7 @@ def readiness(state: ModelState) -> tuple[int, Ready]:
     detail = ("serving the DVC-pinned model: MLflow unreachable" if b.source == "local" else f"registry {state.registry}") if degraded else state.problem
     return 200, Ready(status="degraded" if degraded else "ready", model_version=b.version, source=b.source, registry=state.registry, detail=detail)
 
-# %% ../nbs/06_api.ipynb #e8573598
+# %% ../nbs/06_api.ipynb #617a9d45
 def _handlers(app: FastAPI, limiter: Limiter) -> None:
     "Error replies: field-level 422s, 401/403/503 as {detail}, 429 with Retry-After, never a stack trace."
     @app.exception_handler(RequestValidationError)
@@ -575,7 +668,7 @@ def _handlers(app: FastAPI, limiter: Limiter) -> None:
         log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
         return JSONResponse({"detail": "internal error"}, status_code=500)
 
-# %% ../nbs/06_api.ipynb #b7db6a28
+# %% ../nbs/06_api.ipynb #6d0f2f8d
 def _probe_routes(app: FastAPI, state: ModelState) -> None:
     @app.get("/health", tags=["probes"], summary="Liveness (no key)", response_model=dict[str, str])
     async def health() -> dict:
@@ -589,8 +682,8 @@ def _probe_routes(app: FastAPI, state: ModelState) -> None:
         response.status_code = code
         return body
 
-# %% ../nbs/06_api.ipynb #a634c5ce
-def _model_routes(app: FastAPI, state: ModelState, limiter: Limiter, auth) -> None:
+# %% ../nbs/06_api.ipynb #77284f9f
+def _model_routes(app: FastAPI, state: ModelState, limiter: Limiter, auth, predictor: Predictor) -> None:
     s = state.settings
     @app.get("/model", tags=["model"], summary="The served model and its lineage", response_model=ModelInfo, responses=_responses(401, 403, 429, 503))
     @limiter.limit(s.rate_limit)
@@ -601,20 +694,23 @@ def _model_routes(app: FastAPI, state: ModelState, limiter: Limiter, auth) -> No
 
     @app.post("/predict", tags=["predict"], summary="Score one applicant", response_model=Prediction, responses=_responses(401, 403, 413, 422, 429, 503))
     @limiter.limit(s.rate_limit)
-    def predict(request: Request, applicant: Applicant, name: str = Depends(auth)):
+    def predict(request: Request, applicant: Applicant, name: str = Depends(auth),
+                reasons: bool = Query(True, description="compute the top reasons (23 rows through the model instead of 1)")):
         "One applicant's raw Kaggle fields -> class, probabilities, model version and the top reasons."
         bundle, row = _require_model(state), raw_row(applicant)
         if errs := row_errors(row): return unprocessable(errs)
-        proba, reasons = explain(bundle, row, s.reasons_top)
-        return Prediction(**reply(bundle, proba), model_version=bundle.version, reasons=reasons)
+        cols, rows = occlusions(bundle, row) if reasons else ([], [row])
+        labels, proba = from_thread.run(predictor.score, bundle, rows)
+        return JSONResponse({**reply(bundle, labels[0], proba[0]), "model_version": bundle.version,
+                             "reasons": reasons_from(row, cols, labels[0], proba, bundle.meta["classes"], s.reasons_top)})
 
-# %% ../nbs/06_api.ipynb #1ad34853
+# %% ../nbs/06_api.ipynb #3244810f
 BATCH_BODY = {"required": True, "content": {
     "application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Applicant"}}, "example": [EXAMPLE]},
     "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary", "description": "a CSV with the Kaggle header"}}, "required": ["file"]}},
     "text/csv": {"schema": {"type": "string"}, "example": "ID,Customer_ID,Month,Name,Age,...\n"}}}
 
-def _batch_route(app: FastAPI, state: ModelState, limiter: Limiter, auth) -> None:
+def _batch_route(app: FastAPI, state: ModelState, limiter: Limiter, auth, predictor: Predictor) -> None:
     s = state.settings
     @app.post("/predict/batch", tags=["predict"], summary="Score many rows (JSON list or CSV)", response_model=BatchPrediction,
               responses=_responses(401, 403, 413, 422, 429, 503), openapi_extra={"requestBody": BATCH_BODY})
@@ -635,24 +731,25 @@ def _batch_route(app: FastAPI, state: ModelState, limiter: Limiter, auth) -> Non
         else: return unprocessable([{"type": "content_type", "loc": ["header", "content-type"], "msg": "send application/json, text/csv or multipart/form-data"}])
         if err is not None: return err
         if errs := batch_errors(rows): return unprocessable(errs)
-        return await run_in_threadpool(score_batch, bundle, rows, reasons, s.reasons_top)
+        return JSONResponse(await predictor.run(score_batch, bundle, rows, reasons, s.reasons_top))
 
-# %% ../nbs/06_api.ipynb #4a92ad40
+# %% ../nbs/06_api.ipynb #7a9bbc38
 def create_app(settings: ApiSettings | None = None, state: ModelState | None = None) -> FastAPI:
     "The FastAPI app (a factory: `uvicorn --factory credit_score.api:create_app`)."
     s = settings or ApiSettings()
     if s.app_env == "production" and not parse_keys(s.api_keys): raise ValueError("API_KEYS is empty: no caller could be served")
     state = state or ModelState(s)
-    limiter, auth = make_limiter(s), caller(parse_keys(s.api_keys))
-    app = FastAPI(title="credit-score API", version="1", lifespan=_lifespan(state),
+    limiter, auth, predictor = make_limiter(s), caller(parse_keys(s.api_keys)), Predictor(s.model_threads)
+    app = FastAPI(title="credit-score API", version="1", lifespan=_lifespan(state, predictor),
                   description="Scores loan applicants' raw Kaggle credit fields with the approved (champion) model. "
                               "Every endpoint but /health and /ready needs an `X-API-Key`.")
     app.state.limiter, app.state.model_state, app.state.settings = limiter, state, s
-    _handlers(app, limiter); _probe_routes(app, state); _model_routes(app, state, limiter, auth); _batch_route(app, state, limiter, auth)
+    _handlers(app, limiter); _probe_routes(app, state)
+    _model_routes(app, state, limiter, auth, predictor); _batch_route(app, state, limiter, auth, predictor)
     app.add_middleware(BodyLimit, max_bytes=s.max_body_bytes)
     return app
 
-# %% ../nbs/06_api.ipynb #94427fdf
+# %% ../nbs/06_api.ipynb #feac8f82
 def main(argv: list[str] | None = None) -> int:
     "credit-score-api: make an API key, or serve the API."
     ap = argparse.ArgumentParser(prog="credit-score-api", description=main.__doc__)

@@ -102,13 +102,21 @@ def real_build_features():
     return build_features
 
 
+def real_estimator(seed: int):
+    "The champion's kind of estimator (03_train's monotone ordinal HGB with decision thresholds), small; None if absent."
+    try: from credit_score.train import make_estimator
+    except ImportError: return None
+    return make_estimator("ordinal_hgb", {"max_iter": 40, "max_leaf_nodes": 15, "thresholds": [0.4, 0.55]}, seed,
+                          monotonic={"Delay_from_due_date": -1, "Outstanding_Debt": -1})
+
+
 def build_pipeline(real: bool | None = None, seed: int = 0) -> Pipeline:
-    "A fitted Pipeline(features -> model) on synthetic rows; `real` uses preprocess.build_features (default: if present)."
+    "A fitted Pipeline(features -> model) on synthetic rows; `real`: the project's feature step and estimator (default: if present)."
     bf = real_build_features()
     real = bf is not None if real is None else real
     features = bf() if real else FunctionTransformer(synthetic_features)
+    est = (real_estimator(seed) if real else None) or HistGradientBoostingClassifier(max_iter=40, max_depth=4, random_state=seed)
     X, y = make_rows(seed=seed)
-    est = HistGradientBoostingClassifier(max_iter=40, max_depth=4, random_state=seed)
     return Pipeline([("features", features), ("model", est)]).fit(X, y)
 
 

@@ -99,6 +99,7 @@ def test_predict_reply_shape(client, creds):
     r = client.post("/predict", json=EXAMPLE, headers=H(creds))
     assert r.status_code == 200, r.text
     body = r.json()
+    assert api.Prediction.model_validate(body).model_dump() == body          # the documented reply model
     assert set(body) == {"credit_score", "probabilities", "model_version", "reasons"}
     assert body["credit_score"] in ("Good", "Poor", "Standard") and body["model_version"] == "3"
     assert set(body["probabilities"]) == {"Good", "Poor", "Standard"}
@@ -107,6 +108,26 @@ def test_predict_reply_shape(client, creds):
     assert len(body["reasons"]) == 3 and all(x["feature"] in FEATURES for x in body["reasons"])
     contributions = [x["contribution"] for x in body["reasons"]]
     assert contributions == sorted(contributions, reverse=True)
+
+
+def test_the_class_is_the_models_own_predict(client, creds, fitted):
+    "The class comes from model.predict (threshold rule of the ordinal model), not the arg-max of the probabilities."
+    from credit_score.api import frame, raw_row
+    rows = [{**EXAMPLE, "Delay_from_due_date": d, "Outstanding_Debt": str(60 * d)} for d in range(0, 60, 2)]
+    X = frame([raw_row(r) for r in rows])
+    expected = fitted[0].predict(X)
+    argmax = fitted[0].classes_[fitted[0].predict_proba(X).argmax(axis=1)]
+    assert (argmax != expected).any()                     # the two rules disagree somewhere in these rows
+    got = [client.post("/predict", json=r, headers=H(creds)).json()["credit_score"] for r in rows]
+    assert got == list(expected)
+    batch = client.post("/predict/batch", json=rows, headers=H(creds)).json()["predictions"]
+    assert [p["credit_score"] for p in batch] == list(expected)
+
+
+def test_reasons_can_be_skipped(client, creds):
+    full = client.post("/predict", json=EXAMPLE, headers=H(creds)).json()
+    bare = client.post("/predict?reasons=false", json=EXAMPLE, headers=H(creds)).json()
+    assert bare["reasons"] == [] and {k: v for k, v in bare.items() if k != "reasons"} == {k: v for k, v in full.items() if k != "reasons"}
 
 
 def test_reasons_follow_the_model(client, creds):
@@ -126,6 +147,20 @@ def test_messy_values_are_cleaned_like_training(client, creds):
     assert dirty.status_code == 200, dirty.text
     with_age = client.post("/predict", json={**EXAMPLE, "Age": "23_", "Annual_Income": "19114.12_"}, headers=H(creds)).json()
     assert with_age["probabilities"] == clean["probabilities"]
+
+
+def test_concurrent_requests_scored_together_get_their_own_answers(client, creds, monkeypatch):
+    "Requests coalesced into one predict_proba call each get exactly the answer they get alone."
+    from concurrent.futures import ThreadPoolExecutor
+    rows = [{**EXAMPLE, "Delay_from_due_date": d, "Outstanding_Debt": str(50 * d)} for d in range(0, 60, 4)]
+    alone = [client.post("/predict", json=r, headers=H(creds)).json() for r in rows]
+    sizes = []
+    real = api._score_group
+    monkeypatch.setattr(api, "_score_group", lambda b, parts: sizes.append(len(parts)) or real(b, parts))
+    with ThreadPoolExecutor(8) as ex:
+        together = list(ex.map(lambda r: client.post("/predict", json=r, headers=H(creds)).json(), rows * 3))
+    assert together == alone * 3
+    assert max(sizes) > 1                                   # some calls did carry several requests
 
 
 # --- keys ---------------------------------------------------------------------------------------
@@ -234,6 +269,7 @@ def test_batch_json(client, creds):
     r = client.post("/predict/batch", json=rows, headers=H(creds))
     assert r.status_code == 200, r.text
     body = r.json()
+    assert api.BatchPrediction.model_validate(body).model_dump() == body
     assert body["rows"] == 2 and body["model_version"] == "3"
     assert [p["row"] for p in body["predictions"]] == [0, 1] and body["predictions"][1]["ID"] == "0x2"
     assert body["predictions"][1]["credit_score"] == "Poor" and body["predictions"][0]["reasons"] is None
@@ -453,3 +489,20 @@ def test_import_does_no_work():
             "assert threading.active_count() == 1; assert not logging.getLogger().handlers; "
             "assert callable(a.create_app)")
     subprocess.run([sys.executable, "-c", code], check=True, env={"PATH": "/usr/bin", "HOME": "/tmp"})
+
+
+def test_score_asks_labels_from_proba_when_the_estimator_offers_it(fitted):
+    "One estimator pass instead of two when the estimator can turn its probabilities into its classes."
+    import numpy as np
+    from sklearn.pipeline import Pipeline
+    est = fitted[0].steps[-1][1]
+
+    class OnePass:
+        classes_ = est.classes_
+        def predict_proba(self, X): return est.predict_proba(X)
+        def predict(self, X): raise AssertionError("predict must not be called")
+        def labels_from_proba(self, proba): return np.asarray(self.classes_)[proba.argmax(axis=1)]
+
+    model = Pipeline([("features", fitted[0].steps[0][1]), ("model", OnePass())])
+    labels, proba = api.score(model, [api.raw_row(EXAMPLE)] * 3)
+    assert list(labels) == [est.classes_[proba[0].argmax()]] * 3
