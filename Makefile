@@ -3,7 +3,7 @@ SHELL := /bin/bash
 ENV := scripts/env.sh
 
 .DEFAULT_GOAL := help
-.PHONY: help lock setup services-up services-down status pipeline serve serve-down stop run test export check-nbs clean-nbs lab
+.PHONY: help e2e watch lock setup services-up services-down status pipeline serve serve-down stop run test export check-nbs clean-nbs lab
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -47,6 +47,15 @@ export: ## export the notebooks into the credit_score package (nbdev_export), th
 
 check-nbs: ## fail if the package and the notebooks disagree, or a notebook has outputs
 	$(ENV) pytest tests/test_notebooks.py -q
+
+e2e: services-up ## the whole chain from a clean clone on the real services, lineage checked (reports/e2e.json)
+	$(ENV) dvc repro e2e
+
+watch: services-up ## retrain and redeploy on new raw files under s3://<bucket>/raw/incoming/ (runs in a clone)
+	@test -d .services/watch-repo || git clone -q . .services/watch-repo
+	@git -C .services/watch-repo pull -q --ff-only && cp .dvc/config.local .services/watch-repo/.dvc/
+	$(ENV) credit-score-watch --repo .services/watch-repo --state .services/watch/state.json \
+	  --audit .services/watch/audit.jsonl
 
 lab: ## JupyterLab on the notebooks (loopback only)
 	$(ENV) jupyter lab --ip=127.0.0.1 --notebook-dir=nbs
