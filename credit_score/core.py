@@ -7,7 +7,7 @@ __all__ = ['PLACEHOLDER', 'PREFIXES', 'EXECUTED_DIR', 'project_root', 'Settings'
            'describe', 'ensure_bucket', 'object_exists', 'upload_new', 'parse_params', 'run_notebook', 'run_stage',
            'bucket', 'main']
 
-# %% ../nbs/core.ipynb #d472a50f
+# %% ../nbs/core.ipynb #57267e07
 import argparse
 import sys
 from pathlib import Path
@@ -16,10 +16,6 @@ from typing import Literal
 import yaml
 from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
 
 # %% ../nbs/core.ipynb #95285be1
 PLACEHOLDER = "change-me"  # the value .env.example ships with; never a real secret
@@ -55,7 +51,7 @@ class Settings(BaseSettings):
             if bad: raise ValueError(f"{', '.join(bad)} still set to '{PLACEHOLDER}': set real secrets in .env")
         return self
 
-# %% ../nbs/core.ipynb #006e8fbb
+# %% ../nbs/core.ipynb #1628190c
 PREFIXES = ("raw/", "processed/", "models/")
 
 class StorageError(RuntimeError):
@@ -63,6 +59,8 @@ class StorageError(RuntimeError):
 
 def s3_client(settings: Settings | None = None):
     "A boto3 S3 client for the configured endpoint, with short timeouts and a few retries."
+    import boto3  # boto3/botocore are imported where used: importing this module stays cheap (API cold start)
+    from botocore.config import Config
     s = settings or Settings()
     secret = lambda v: v.get_secret_value() if v else None
     return boto3.client("s3", endpoint_url=s.s3_endpoint_url or None, region_name=s.aws_default_region,
@@ -76,9 +74,10 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     bucket, _, key = uri[5:].partition("/")
     return bucket, key
 
-# %% ../nbs/core.ipynb #2d1a4408
+# %% ../nbs/core.ipynb #32f4d816
 def describe(e: Exception, settings: Settings | None = None) -> str:
     "A one-line explanation of an S3 failure, with the fix."
+    from botocore.exceptions import ClientError
     s = settings or Settings()
     where = s.s3_endpoint_url or "AWS S3"
     if isinstance(e, ClientError):
@@ -90,14 +89,16 @@ def describe(e: Exception, settings: Settings | None = None) -> str:
 
 def ensure_bucket(client, bucket: str) -> None:
     "Create `bucket` if missing, switch versioning on, and create the prefix markers."
+    from botocore.exceptions import ClientError
     try: client.head_bucket(Bucket=bucket)
     except ClientError: client.create_bucket(Bucket=bucket)
     client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     for p in PREFIXES: client.put_object(Bucket=bucket, Key=p, Body=b"")
 
-# %% ../nbs/core.ipynb #2d19f43d
+# %% ../nbs/core.ipynb #2c102d9f
 def object_exists(client, bucket: str, key: str) -> dict | None:
     "The object's head, or None when there is none."
+    from botocore.exceptions import ClientError
     try: return client.head_object(Bucket=bucket, Key=key)
     except ClientError as e:
         if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"): return None
@@ -130,7 +131,7 @@ def run_notebook(notebook: Path, params: dict, root: Path | None = None, execute
                         cwd=str(root), progress_bar=sys.stderr.isatty(), log_output=not sys.stderr.isatty())
     return out
 
-# %% ../nbs/core.ipynb #0b68c6bb
+# %% ../nbs/core.ipynb #ce85031e
 def run_stage(notebook: Path, pairs: list[list[str]], executed_dir: Path = EXECUTED_DIR) -> int:
     "Run one stage notebook; on failure print one line naming the stage and the error."
     name, out = Path(notebook).stem, Path(executed_dir) / Path(notebook).name
@@ -144,6 +145,7 @@ def run_stage(notebook: Path, pairs: list[list[str]], executed_dir: Path = EXECU
 
 def bucket(action: str) -> int:
     "`ensure`: create the bucket, versioning and prefixes; `check`: is it reachable with these credentials."
+    from botocore.exceptions import BotoCoreError, ClientError
     s = Settings()
     try:
         client = s3_client(s)

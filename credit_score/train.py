@@ -91,7 +91,7 @@ def _constraints(columns, monotonic: dict) -> list[int]:
     if unknown: raise ValueError(f"monotonic feature(s) {', '.join(unknown)} not among the model's inputs")
     return [int(monotonic.get(c, 0)) for c in columns]
 
-# %% ../nbs/03_train.ipynb #b5ed8c75
+# %% ../nbs/03_train.ipynb #b3ef2dc9
 class OrdinalClassifier(ClassifierMixin, BaseEstimator):
     "Ordered classes as K-1 binary 'at least this good' gradient-boosting models, monotone in the named features."
     def __init__(self, order=ORDER, monotonic=None, params=None, thresholds=None, random_state=None):
@@ -121,12 +121,21 @@ class OrdinalClassifier(ClassifierMixin, BaseEstimator):
         by_rank = full[:, :-1] - full[:, 1:]                      # columns worst..best
         return by_rank[:, [list(self.order).index(k) for k in self.classes_]]
 
-    def predict(self, X) -> np.ndarray:
+    def _labels(self, cumulative: np.ndarray) -> np.ndarray:
         "Poor, plus one step for each cumulative probability above its threshold."
         t = np.asarray(self.thresholds if self.thresholds is not None else [0.5] * (len(self.order) - 1))
-        return np.asarray(self.order, dtype=object)[(self.cumulative_(X) > t).sum(axis=1)]
+        return np.asarray(self.order, dtype=object)[(cumulative > t).sum(axis=1)]
 
-# %% ../nbs/03_train.ipynb #6b8ca284
+    def predict(self, X) -> np.ndarray:
+        "Poor, plus one step for each cumulative probability above its threshold."
+        return self._labels(self.cumulative_(X))
+
+    def labels_from_proba(self, proba: np.ndarray) -> np.ndarray:
+        "`predict`'s classes from `predict_proba`'s output, without running the models again."
+        by_rank = np.asarray(proba)[:, [list(self.classes_).index(k) for k in self.order]]   # columns worst..best
+        return self._labels(np.cumsum(by_rank[:, ::-1], axis=1)[:, ::-1][:, 1:])        # P(class >= k), k = 1..K-1
+
+# %% ../nbs/03_train.ipynb #857b122a
 KINDS = ("hgb", "ordinal_hgb", "random_forest", "logreg")
 
 def make_estimator(kind: str, params: dict, seed: int, monotonic: dict | None = None):
@@ -144,14 +153,14 @@ def make_pipeline_for(estimator, features=None) -> Pipeline:
     "The model contract: raw Kaggle feature columns -> `build_features()` -> estimator."
     return Pipeline([("features", features if features is not None else build_features()), ("model", estimator)])
 
-# %% ../nbs/03_train.ipynb #fcb39be6
+# %% ../nbs/03_train.ipynb #060db3ab
 def grouped_folds(y: pd.Series, groups: pd.Series, n_splits: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     "Stratified folds that never put one customer on both sides (shuffled with `seed`)."
     if groups.nunique() < n_splits: raise StageDataError(f"train: {groups.nunique()} customer(s), fewer than the {n_splits} folds")
     cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     return list(cv.split(np.zeros(len(y)), y, groups))
 
-# %% ../nbs/03_train.ipynb #01f75783
+# %% ../nbs/03_train.ipynb #9d1679a5
 def class_rank(labels) -> np.ndarray:
     "Poor 0 < Standard 1 < Good 2."
     return pd.Series(labels).map({c: i for i, c in enumerate(ORDER)}).to_numpy(dtype=float)
@@ -163,7 +172,7 @@ def monotone_violations(model, X: pd.DataFrame, column: str, deltas) -> int:
     for d in sorted(deltas): paths.append(class_rank(model.predict(X.assign(**{column: base + d}))))
     return int((np.diff(np.column_stack(paths), axis=1) > 0).any(axis=1).sum())
 
-# %% ../nbs/03_train.ipynb #7cbf8b77
+# %% ../nbs/03_train.ipynb #1cd4303f
 def summarize(scores: list[float], violations: int = 0) -> dict:
     "Fold scores -> mean, standard deviation and the folds themselves (rounded for stable files)."
     return {"macro_f1_mean": round(float(np.mean(scores)), 6), "macro_f1_std": round(float(np.std(scores)), 6),
@@ -179,7 +188,7 @@ def cross_validate(make, X: pd.DataFrame, y: pd.Series, folds, monotone: dict | 
             violations += sum(monotone_violations(model, X.iloc[va], c, d) for c, d in (monotone or {}).items())
     return summarize(scores, violations)
 
-# %% ../nbs/03_train.ipynb #dc668d76
+# %% ../nbs/03_train.ipynb #2e59347c
 def data_version(manifest: Path | str, lock: Path | str, processed: str = "data/processed") -> dict:
     "The raw data hash from the manifest and, if recorded, DVC's hash of the processed folder."
     manifest, lock = Path(manifest), Path(lock)
@@ -198,16 +207,13 @@ def git_state(root: Path | None = None) -> dict:
     dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!dvc.lock", ":!reports")
     return {"git_commit": head.stdout.strip() if head.returncode == 0 else "unknown", "git_dirty": bool(dirty.stdout.strip())}
 
-# %% ../nbs/03_train.ipynb #c1d30050
-import mlflow
-from mlflow.models import infer_signature
-
-# %% ../nbs/03_train.ipynb #fd84d808
+# %% ../nbs/03_train.ipynb #b6eb40c5
 EXPERIMENT = "credit-score"
 
 def start_tracking(settings: Settings | None = None, experiment: str | None = EXPERIMENT, stage: str = "train") -> str:
     "Point MLflow at the configured server (checking it answers) and select `experiment` (None: keep); return the URI."
     import requests  # only needed when a stage actually talks to MLflow
+    import mlflow
     uri = (settings or Settings()).mlflow_tracking_uri
     try: requests.get(f"{uri.rstrip('/')}/health", timeout=5).raise_for_status()
     except Exception as e: raise RuntimeError(f"{stage}: MLflow at {uri} is unreachable ({type(e).__name__}): run 'make services-up'") from e
@@ -215,7 +221,7 @@ def start_tracking(settings: Settings | None = None, experiment: str | None = EX
     if experiment: mlflow.set_experiment(experiment)
     return uri
 
-# %% ../nbs/03_train.ipynb #0f3f6228
+# %% ../nbs/03_train.ipynb #cc459c3a
 def flat_params(spec: dict, prefix: str = "") -> dict:
     "Nested parameters to MLflow's flat `a.b` keys (values as text)."
     out = {}
@@ -226,6 +232,7 @@ def flat_params(spec: dict, prefix: str = "") -> dict:
 
 def log_candidate(name: str, spec: dict, cv: dict, lineage: dict, seconds: float) -> str:
     "One nested MLflow run for a candidate: params, CV metrics, lineage tags; return its run id."
+    import mlflow
     with mlflow.start_run(run_name=name, nested=True) as run:
         mlflow.log_params(flat_params({"candidate": name, **spec}))
         mlflow.set_tags({**{k: str(v) for k, v in lineage.items()}, "stage": "train", "candidate": name})
@@ -234,14 +241,14 @@ def log_candidate(name: str, spec: dict, cv: dict, lineage: dict, seconds: float
         for i, s in enumerate(cv["folds"]): mlflow.log_metric("cv_macro_f1_fold", s, step=i)
     return run.info.run_id
 
-# %% ../nbs/03_train.ipynb #2c3f0d1d
+# %% ../nbs/03_train.ipynb #ef9327cd
 def select(results: dict, require_monotone: bool = True) -> str:
     "The candidate with the best mean grouped macro-F1 (ties: smaller spread) among the eligible ones."
     eligible = {n: r for n, r in results.items() if not require_monotone or r["monotone_violations"] == 0}
     if not eligible: raise StageDataError("train: no candidate passed the monotonicity check (require_monotone: true)")
     return max(eligible, key=lambda n: (eligible[n]["macro_f1_mean"], -eligible[n]["macro_f1_std"]))
 
-# %% ../nbs/03_train.ipynb #bc19798b
+# %% ../nbs/03_train.ipynb #56228cfd
 def requirements() -> list[str]:
     "Pinned pip requirements of the logged model (what unpickling it needs)."
     from importlib.metadata import version
@@ -249,13 +256,15 @@ def requirements() -> list[str]:
 
 def log_model(model: Pipeline, X: pd.DataFrame, run_id: str) -> str:
     "Log the fitted pipeline into run `run_id` (pickle, signature, input example); return `runs:/<id>/model`."
+    import mlflow
+    from mlflow.models import infer_signature
     example = X.head(5)
     with mlflow.start_run(run_id=run_id, nested=True):
         mlflow.sklearn.log_model(model, name="model", serialization_format="pickle", pip_requirements=requirements(),
                                  signature=infer_signature(example, model.predict(example)), input_example=example)
     return f"runs:/{run_id}/model"
 
-# %% ../nbs/03_train.ipynb #4c7dc27b
+# %% ../nbs/03_train.ipynb #378636b1
 def write_json(path: Path | str, obj) -> Path:
     "Write `obj` as indented JSON (parent folders made)."
     path = Path(path)
@@ -279,10 +288,11 @@ def read_run_record(path: Path | str, stage: str) -> dict:
     if missing: raise StageDataError(f"{stage}: {path} lacks {', '.join(missing)}: rerun the train stage")
     return rec
 
-# %% ../nbs/03_train.ipynb #38d43614
+# %% ../nbs/03_train.ipynb #a222567a
 def train(train_path: Path | str, params: dict, manifest: Path | str, lock: Path | str, record_path: Path | str,
           settings: Settings | None = None, experiment: str = EXPERIMENT) -> dict:
     "The train stage: grouped CV of every candidate, MLflow runs, the refitted winner; return the run record."
+    import mlflow
     df = read_split(train_path, "train")
     X, y, groups = df[list(FEATURE_COLUMNS)], df[LABEL], df["Customer_ID"]
     lineage = {**data_version(manifest, lock), **git_state()}
