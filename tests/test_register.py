@@ -80,7 +80,8 @@ def runs(tmp_path, settings):
 def test_champion_moves_only_when_beaten(tmp_path, settings, registry, runs):
     name, client = registry
     models, decision = tmp_path / "models", tmp_path / "register.json"
-    first = register(runs["good"], runs["holdout"], GATE, models, decision, settings, name=name)
+    first = register(runs["good"], runs["holdout"], GATE, models, decision, settings, name=name,
+                     train_path=runs["holdout"].parent / "train.parquet")
     assert first["decision"] == "promoted" and first["champion_after"] == first["candidate"]["version"]
     champ = current_champion(client, name)
     assert champ.version == str(first["candidate"]["version"]) and champ.run_id == runs["records"][0]["run_id"]
@@ -94,6 +95,9 @@ def test_champion_moves_only_when_beaten(tmp_path, settings, registry, runs):
     assert info["sha256"] == champ.tags["sha256"] == sha256_bytes(reg) and info["version"] == int(champ.version)
     assert set(info["input_schema"]) == set(FEATURE_COLUMNS) and info["input_schema"]["Name"] == "string"
     assert info["input_schema"]["Delay_from_due_date"] == "number"
+    # the reasons' reference values: training medians / modes, in model.json and as a JSON tag on the version
+    assert set(info["reference"]) == set(FEATURE_COLUMNS) - {"ID", "Customer_ID", "Month", "Name", "SSN"}
+    assert json.loads(champ.tags["reference"]) == info["reference"] and isinstance(info["reference"]["Age"], float)
     good_bytes = (models / "model.pkl").read_bytes()
 
     # a weaker candidate is registered and tagged, but the champion stays, and the files stay the champion's
