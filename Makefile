@@ -3,7 +3,7 @@ SHELL := /bin/bash
 ENV := scripts/env.sh
 
 .DEFAULT_GOAL := help
-.PHONY: help e2e watch lock setup services-up services-down status pipeline serve serve-down stop run test export check-nbs clean-nbs lab
+.PHONY: help reliability bench e2e watch lock setup services-up services-down status pipeline serve serve-down stop run test export check-nbs clean-nbs lab
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -56,6 +56,13 @@ watch: services-up ## retrain and redeploy on new raw files under s3://<bucket>/
 	@git -C .services/watch-repo pull -q --ff-only && cp .dvc/config.local .services/watch-repo/.dvc/
 	$(ENV) credit-score-watch --repo .services/watch-repo --state .services/watch/state.json \
 	  --audit .services/watch/audit.jsonl
+
+reliability: services-up ## the full reliability suite: load, fuzzing, faults, security (reports/reliability.md)
+	$(ENV) python scripts/reliability.py
+
+bench: services-up ## benchmarks: pipeline stages (offline and 100k rows) and serving (reports/bench/)
+	$(ENV) python scripts/bench_pipeline.py
+	$(ENV) python scripts/bench_api.py
 
 lab: ## JupyterLab on the notebooks (loopback only)
 	$(ENV) jupyter lab --ip=127.0.0.1 --notebook-dir=nbs
