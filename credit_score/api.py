@@ -561,7 +561,7 @@ def retry_after(limiter: Limiter, request: Request, exc: RateLimitExceeded) -> i
         return max(1, int(limiter.limiter.get_window_stats(item, *args).reset_time - time.time()) + 1)
     except Exception: return int(exc.limit.limit.get_expiry())
 
-# %% ../nbs/06_api.ipynb #cba579d5
+# %% ../nbs/06_api.ipynb #965d2104
 _rows_adapter = TypeAdapter(list[Applicant])
 
 def rows_from_json(body: bytes, max_rows: int) -> tuple[list[dict] | None, JSONResponse | None]:
@@ -570,6 +570,7 @@ def rows_from_json(body: bytes, max_rows: int) -> tuple[list[dict] | None, JSONR
     except (ValueError, UnicodeDecodeError) as e: return None, unprocessable([{"type": "json_invalid", "loc": ["body"], "msg": f"not JSON: {str(e)[:100]}"}])
     if isinstance(data, dict) and isinstance(data.get("rows"), list): data = data["rows"]
     if not isinstance(data, list): return None, unprocessable([{"type": "list_type", "loc": ["body"], "msg": "expected a JSON list of applicants"}])
+    if not data: return None, unprocessable([{"type": "too_short", "loc": ["body"], "msg": "no data rows: send at least one applicant"}])
     if len(data) > max_rows: return None, too_large(f"{len(data)} rows; at most {max_rows} per batch")
     try: rows = _rows_adapter.validate_python(data)
     except ValidationError as e: return None, unprocessable(error_items(e.errors(), ("body",))[:50])
@@ -682,7 +683,7 @@ def _probe_routes(app: FastAPI, state: ModelState) -> None:
         response.status_code = code
         return body
 
-# %% ../nbs/06_api.ipynb #77284f9f
+# %% ../nbs/06_api.ipynb #26f4998f
 def _model_routes(app: FastAPI, state: ModelState, limiter: Limiter, auth, predictor: Predictor) -> None:
     s = state.settings
     @app.get("/model", tags=["model"], summary="The served model and its lineage", response_model=ModelInfo, responses=_responses(401, 403, 429, 503))
@@ -690,7 +691,8 @@ def _model_routes(app: FastAPI, state: ModelState, limiter: Limiter, auth, predi
     async def model_info(request: Request, name: str = Depends(auth)) -> ModelInfo:
         "Version, run id, data hash, git commit, metrics and source of the model being served."
         meta = _require_model(state).meta
-        return ModelInfo(**{k: v for k, v in meta.items() if k != "reference" and v is not None})
+        info = {k: v for k, v in meta.items() if k != "reference" and v is not None}
+        return ModelInfo(**{**info, "version": str(info.get("version", ""))})   # model.json may hold it as a number
 
     @app.post("/predict", tags=["predict"], summary="Score one applicant", response_model=Prediction, responses=_responses(401, 403, 413, 422, 429, 503))
     @limiter.limit(s.rate_limit)

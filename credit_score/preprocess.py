@@ -9,8 +9,9 @@ __all__ = ['NUMERIC', 'CATEGORICAL', 'PLACEHOLDERS', 'BOUNDS', 'MISSING', 'LOAN_
            'repair_by_customer', 'loan_counts', 'encode', 'RawFeatures', 'build_features', 'split_by_customer',
            'check_disjoint', 'prepare', 'write_processed', 'load_processed']
 
-# %% ../nbs/02_preprocess.ipynb #ce0d8ddc
+# %% ../nbs/02_preprocess.ipynb #f1980a08
 import json
+import os
 import re
 from collections import Counter
 from functools import lru_cache
@@ -247,14 +248,21 @@ def prepare(raw: pd.DataFrame, holdout_fraction: float = 0.2, seed: int = 42) ->
                                     "labels": holdout[LABEL].value_counts().to_dict()}}}
     return train, holdout, report
 
-# %% ../nbs/02_preprocess.ipynb #3089f650
+# %% ../nbs/02_preprocess.ipynb #a6bd8b0d
+def _atomic(path: Path, write) -> None:
+    "Call `write(tmp)` on a temporary path beside `path`, then rename it over `path`."
+    tmp = path.with_name(f".{path.name}.tmp")
+    try: write(tmp); os.replace(tmp, path)
+    finally: tmp.unlink(missing_ok=True)
+
+# %% ../nbs/02_preprocess.ipynb #e8dcaf42
 def write_processed(train: pd.DataFrame, holdout: pd.DataFrame, report: dict, processed_dir: Path, report_path: Path) -> None:
     "Write train/holdout parquet and the cleaning report."
     processed_dir.mkdir(parents=True, exist_ok=True)
-    train.to_parquet(processed_dir / "train.parquet", index=False)
-    holdout.to_parquet(processed_dir / "holdout.parquet", index=False)
     report_path.parent.mkdir(parents=True, exist_ok=True)
-    report_path.write_text(json.dumps(report, indent=2) + "\n")
+    _atomic(processed_dir / "train.parquet", lambda tmp: train.to_parquet(tmp, index=False))
+    _atomic(processed_dir / "holdout.parquet", lambda tmp: holdout.to_parquet(tmp, index=False))
+    _atomic(report_path, lambda tmp: tmp.write_text(json.dumps(report, indent=2) + "\n"))
 
 def load_processed(processed_dir: Path | str, name: str) -> pd.DataFrame:
     "Read `train` or `holdout` from `processed_dir`, refusing files that lack the expected columns."

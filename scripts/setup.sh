@@ -34,9 +34,9 @@ uv pip install --quiet --python .venv/bin/python --no-deps -e .
 if [ ! -f .env ]; then
   step ".env (new random secrets)"
   .venv/bin/python - <<'PY'
-import secrets, pathlib
-text = pathlib.Path(".env.example").read_text()
-while "change-me" in text: text = text.replace("change-me", secrets.token_hex(20), 1)
+import pathlib, re, secrets
+# Only values (NAME=change-me) get a fresh secret each; comments keep their words.
+text = re.sub(r"(?m)^(\w+=)change-me\b", lambda m: m[1] + secrets.token_hex(20), pathlib.Path(".env.example").read_text())
 pathlib.Path(".env").write_text(text)
 PY
   chmod 600 .env
