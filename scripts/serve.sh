@@ -7,54 +7,13 @@
 # `streamlit-app` is made once (credit_score.api.new_key) and kept in .services/app.key (mode 600).
 # Its hash is added to the API's API_KEYS for this run only; .env is never edited.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-STATE=$ROOT/.services
-VENV=$ROOT/.venv/bin
-[ -f .env ] || { echo "no .env: run 'make setup' first" >&2; exit 1; }
-set -a; . ./.env; set +a
+. "$(dirname "$0")/lib.sh"
 
-port_of() { sed -E 's#^[a-z]+://[^:/]+:([0-9]+).*#\1#;t;s#.*#80#' <<<"$1"; }   # scheme://host:PORT[/x] -> PORT
 API_URL=${API_URL:-http://127.0.0.1:8000}
 API_PORT=$(port_of "$API_URL")
 APP_PORT=${APP_PORT:-8501}
 API_LOCAL=http://127.0.0.1:$API_PORT
 APP_LOCAL=http://127.0.0.1:$APP_PORT
-
-pid_alive() { [ -f "$STATE/$1.pid" ] && kill -0 "$(cat "$STATE/$1.pid")" 2>/dev/null; }
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# Start a command in its own process group, so that `down` can stop it and all its children.
-start() {
-  local name=$1 port=$2; shift 2
-  if pid_alive "$name"; then echo "$name: already up"; return; fi
-  if port_busy "$port"; then echo "$name: port $port is taken by another process; free it or change the port" >&2; exit 1; fi
-  mkdir -p "$STATE/logs"
-  setsid "$@" >"$STATE/logs/$name.log" 2>&1 < /dev/null &
-  echo $! >"$STATE/$name.pid"
-}
-
-wait_until() {  # name seconds command...
-  local name=$1 secs=$2; shift 2
-  local deadline=$((SECONDS + secs))
-  until "$@" >/dev/null 2>&1; do
-    if ! pid_alive "$name"; then echo "$name: died on start; last log lines:" >&2; tail -20 "$STATE/logs/$name.log" >&2; exit 1; fi
-    if [ $SECONDS -ge $deadline ]; then echo "$name: not ready after ${secs}s (log: $STATE/logs/$name.log)" >&2; exit 1; fi
-    sleep 0.3
-  done
-}
-
-stop() {
-  local name=$1
-  if pid_alive "$name"; then
-    local pid; pid=$(cat "$STATE/$name.pid")
-    kill -TERM -- "-$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 -- "-$pid" 2>/dev/null || break; sleep 0.2; done
-    kill -KILL -- "-$pid" 2>/dev/null || true
-    echo "$name: stopped"
-  fi
-  rm -f "$STATE/$name.pid"
-}
 
 # The app's key (API_KEY from .env, else made once into .services/app.key) and the API's API_KEYS with
 # its hash added. Uses the API's own helpers (new_key, hash_key, parse_keys); keys travel in the

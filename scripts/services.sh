@@ -3,55 +3,16 @@
 # Usage: scripts/services.sh up|down|status
 # Everything binds to 127.0.0.1. Logs, pids and data live in .services/ (git-ignored).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-STATE=$ROOT/.services
-VENV=$ROOT/.venv/bin
-[ -f .env ] || { echo "no .env: run 'make setup' first" >&2; exit 1; }
-set -a; . ./.env; set +a
+. "$(dirname "$0")/lib.sh"
 
-port_of() { sed -E 's#^[a-z]+://[^:/]+:([0-9]+).*#\1#' <<<"$1"; }   # scheme://host:PORT[/x] -> PORT
 S3_PORT=$(port_of "$S3_ENDPOINT_URL")
 MLFLOW_PORT=$(port_of "$MLFLOW_TRACKING_URI")
 REDIS_PORT=$(port_of "$REDIS_URL")
 
-pid_alive() { [ -f "$STATE/$1.pid" ] && kill -0 "$(cat "$STATE/$1.pid")" 2>/dev/null; }
-
-# Start a command in its own process group, so that `down` can stop it and all its children.
-start() {
-  local name=$1; shift
-  if pid_alive "$name"; then echo "$name: already up"; return; fi
-  mkdir -p "$STATE/logs"
-  setsid "$@" >"$STATE/logs/$name.log" 2>&1 < /dev/null &
-  echo $! >"$STATE/$name.pid"
-}
-
-wait_until() {  # name seconds command...
-  local name=$1 secs=$2; shift 2
-  local deadline=$((SECONDS + secs))
-  until "$@" >/dev/null 2>&1; do
-    if ! pid_alive "$name"; then echo "$name: died on start; last log lines:" >&2; tail -20 "$STATE/logs/$name.log" >&2; exit 1; fi
-    if [ $SECONDS -ge $deadline ]; then echo "$name: not ready after ${secs}s (log: $STATE/logs/$name.log)" >&2; exit 1; fi
-    sleep 0.3
-  done
-}
-
-stop() {
-  local name=$1
-  if pid_alive "$name"; then
-    local pid; pid=$(cat "$STATE/$name.pid")
-    kill -TERM -- "-$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 -- "-$pid" 2>/dev/null || break; sleep 0.2; done
-    kill -KILL -- "-$pid" 2>/dev/null || true
-    echo "$name: stopped"
-  fi
-  rm -f "$STATE/$name.pid"
-}
-
 s3_up() {
   mkdir -p "$STATE/s3"
   # Loopback only, no telemetry, no web UIs: the filer port serves objects without S3 auth.
-  start s3 "$VENV/weed" mini -dir="$STATE/s3" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+  start s3 "$S3_PORT" "$VENV/weed" mini -dir="$STATE/s3" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
     -s3.port="$S3_PORT" -s3.port.iceberg=0 -s3.port.lance=0 -webdav=false -admin.ui=false \
     -master.telemetry=false
   wait_until s3 60 "$VENV/credit-score" bucket ensure
@@ -61,7 +22,7 @@ mlflow_up() {
   mkdir -p "$STATE/mlflow"
   # Artifacts are proxied through the server, so clients need no S3 credentials.
   MLFLOW_S3_ENDPOINT_URL=$S3_ENDPOINT_URL MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false \
-  start mlflow "$VENV/mlflow" server --host 127.0.0.1 --port "$MLFLOW_PORT" --workers 1 \
+  start mlflow "$MLFLOW_PORT" "$VENV/mlflow" server --host 127.0.0.1 --port "$MLFLOW_PORT" --workers 1 \
     --backend-store-uri "sqlite:///$STATE/mlflow/mlflow.db" \
     --artifacts-destination "s3://$S3_BUCKET/mlflow"
   wait_until mlflow 90 curl -fsS "$MLFLOW_TRACKING_URI/health"
@@ -69,7 +30,7 @@ mlflow_up() {
 
 redis_up() {
   command -v redis-server >/dev/null || { echo "redis-server missing: run 'make setup'" >&2; exit 1; }
-  start redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no
+  start redis "$REDIS_PORT" redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no
   wait_until redis 20 redis-cli -p "$REDIS_PORT" ping
 }
 
