@@ -43,3 +43,9 @@ stop() {  # NAME: TERM the process group, KILL it after 10 s
   fi
   rm -f "$STATE/$name.pid"
 }
+
+check() {  # NAME WHERE PROBE...: print NAME up/DOWN with WHERE; sets rc=1 (the caller's local) when down
+  local name=$1 where=$2; shift 2
+  if pid_alive "$name" && "$@" >/dev/null 2>&1; then printf '  %-7s up    %s\n' "$name" "$where"
+  else printf '  %-7s DOWN  %s\n' "$name" "$where"; rc=1; fi
+}

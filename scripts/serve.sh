@@ -57,11 +57,6 @@ app_up() {
 
 status() {
   local rc=0
-  check() {  # name url-shown probe...
-    local name=$1 where=$2; shift 2
-    if pid_alive "$name" && "$@" >/dev/null 2>&1; then printf '  %-7s up    %s\n' "$name" "$where"
-    else printf '  %-7s DOWN  %s\n' "$name" "$where"; rc=1; fi
-  }
   echo "served model (logs in .services/logs):"
   check api "API $API_LOCAL (docs $API_LOCAL/docs)" curl -fsS "$API_LOCAL/health"
   check app "App $APP_LOCAL" curl -fsS "$APP_LOCAL/_stcore/health"

@@ -36,11 +36,6 @@ redis_up() {
 
 status() {
   local rc=0
-  check() {  # name url-shown probe...
-    local name=$1 where=$2; shift 2
-    if pid_alive "$name" && "$@" >/dev/null 2>&1; then printf '  %-7s up    %s\n' "$name" "$where"
-    else printf '  %-7s DOWN  %s\n' "$name" "$where"; rc=1; fi
-  }
   echo "local services (logs in .services/logs):"
   check s3 "S3 endpoint $S3_ENDPOINT_URL, bucket s3://$S3_BUCKET" "$VENV/credit-score" bucket check
   check mlflow "MLflow UI $MLFLOW_TRACKING_URI" curl -fsS "$MLFLOW_TRACKING_URI/health"
