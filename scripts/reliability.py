@@ -587,7 +587,8 @@ def env_secrets(env_file: Path) -> list[str]:
     "The secret values of .env (secret-looking names, and every long random token in it), never printed."
     if not env_file.exists(): return []
     text, out = env_file.read_text(), set()
-    for m in re.finditer(r"^\s*([A-Z0-9_]+)\s*=\s*['\"]?([^'\"\n#]*)", text, re.M):
+    # [ \t]*, not \s*: an empty `NAME=` must not take the next line as its value
+    for m in re.finditer(r"^[ \t]*([A-Z0-9_]+)[ \t]*=[ \t]*['\"]?([^'\"\n#]*)", text, re.M):
         if re.search(r"SECRET|PASSWORD|TOKEN|ACCESS_KEY|API_KEY", m[1]) and len(m[2].strip()) >= 8:
             out |= {m[2].strip()} | {e.split(":", 1)[-1] for e in m[2].split(",") if len(e) > 20}
     out |= set(re.findall(r"\b[0-9a-f]{32,}\b|\b[A-Za-z0-9_-]{40,}\b", text))

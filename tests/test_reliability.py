@@ -48,6 +48,12 @@ def test_secret_scanner_finds_planted_secrets(tmp_path):
     assert all(value not in json.dumps(h) for h in R.secret_scan(tmp_path)["hits"])   # reported by position, never by value
 
 
+def test_an_empty_env_value_is_not_read_from_the_next_line(tmp_path):
+    "A fresh .env has `API_KEYS=` empty; its next line (committed in .env.example) is no secret of it."
+    (tmp_path / ".env").write_text("API_KEYS=\nRATE_LIMIT=60/minute\nAPI_KEY=   \nAPP_PORT=8501\nWATCHER_TOKEN=s3cr3t-token\n")
+    assert R.env_secrets(tmp_path / ".env") == ["s3cr3t-token"]
+
+
 @pytest.mark.services
 def test_services_bind_to_loopback_and_the_filer_is_not_exposed():
     res = R.loopback_check()
