@@ -35,7 +35,7 @@ stop: serve-down services-down ## stop everything this project started
 run: setup pipeline serve ## THE MAIN JOB: set up, start services, run the pipeline, serve the API and the app
 	@bash scripts/services.sh status
 
-test: ## THE TEST COMMAND: set up, start services, run all tests, stop services
+test: ## THE TEST COMMAND: set up, start services, bring the pipeline up to date, run all tests, stop services
 	bash scripts/test.sh
 
 lock: ## re-resolve requirements.lock after changing the pins in settings.ini
