@@ -60,8 +60,9 @@ watch: services-up ## retrain and redeploy on new raw files under s3://<bucket>/
 reliability: services-up ## the full reliability suite: load, fuzzing, faults, security (reports/reliability.md)
 	$(ENV) python scripts/reliability.py
 
-bench: services-up ## benchmarks: pipeline stages (offline and 100k rows) and serving (reports/bench/)
+bench: services-up ## benchmarks: pipeline stages (offline and 100k rows), model scoring, serving (reports/bench/)
 	$(ENV) python scripts/bench_pipeline.py
+	$(ENV) python scripts/bench_model.py
 	$(ENV) python scripts/bench_api.py
 
 lab: ## JupyterLab on the notebooks (loopback only)

@@ -9,7 +9,7 @@ import yaml
 from mlflow import MlflowClient
 
 from credit_score.ingest import FEATURE_COLUMNS, LABEL
-from credit_score.train import (ORDER, OrdinalClassifier, StageDataError, class_rank, cross_validate, data_version,
+from credit_score.train import (ORDER, PACKED_MAX_ROWS, OrdinalClassifier, StageDataError, class_rank, cross_validate, data_version,
                                 demo_frame, git_state, grouped_folds, load_params, make_estimator, make_pipeline_for,
                                 monotone_violations, read_run_record, read_split, run_record, select, summarize, train,
                                 write_json)
@@ -61,6 +61,24 @@ def test_ordinal_model_is_monotone_and_a_proper_classifier(demo):
     assert np.allclose(proba.sum(axis=1), 1) and (proba >= -1e-12).all()
     assert monotone_violations(model, X, "Delay_from_due_date", [1, 5, 20, 60]) == 0
     assert monotone_violations(model, X, "Outstanding_Debt", [100, 1000, 5000]) == 0
+
+
+def test_packed_trees_give_scikit_learns_answers_on_both_sides_of_the_row_limit():
+    "Small batches take the packed walk, large ones scikit-learn's loop: same probabilities, missing values included."
+    import pickle
+    rng = np.random.default_rng(5)
+    X = pd.DataFrame(rng.normal(size=(PACKED_MAX_ROWS + 200, 3)), columns=["delay", "debt", "noise"])
+    X = X.mask(rng.random(X.shape) < 0.15)
+    y = np.array(ORDER)[np.digitize(X.delay.fillna(0) + X.debt.fillna(0) + rng.normal(0, 0.5, len(X)), [-0.7, 0.7])[::-1]]
+    oc = OrdinalClassifier(monotonic={"delay": -1}, params={"max_iter": 25}, random_state=0).fit(X, y)
+    blob = pickle.dumps(oc)
+    sklearn_cumulative = np.minimum.accumulate(np.column_stack([m.predict_proba(X)[:, 1] for m in oc.models_]), axis=1)
+    small = oc.cumulative_(X.head(PACKED_MAX_ROWS))                                     # the packed walk
+    np.testing.assert_allclose(small, sklearn_cumulative[:PACKED_MAX_ROWS], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(oc.cumulative_(X), sklearn_cumulative, rtol=0, atol=0)  # scikit-learn itself
+    assert oc._packed_ is not None and pickle.dumps(oc) == blob, "packed trees are derived state: never pickled"
+    with pytest.raises(ValueError, match="missing feature columns \\['debt'\\]"):
+        oc.cumulative_(X.drop(columns="debt").head(3))
 
 
 def test_unconstrained_or_wrong_models_are_caught(demo):
