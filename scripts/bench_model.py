@@ -28,7 +28,7 @@ from credit_score.ingest import FEATURE_COLUMNS
 from credit_score.train import PACKED_MAX_ROWS
 
 ROOT = Path(__file__).resolve().parents[1]
-SIZES = (1, 23, 64, 184, 256, 512, 1000, 2175)   # 23 = one /predict with its reasons; 184 = 8 of them coalesced
+SIZES = (1, 23, 64, 128, 184, 256, 512, 1000, 2175)   # 23 = one /predict with its reasons; 184 = 8 of them coalesced
 
 
 def best_ms(fn, repeats: int = 5, min_seconds: float = 0.2) -> float:
