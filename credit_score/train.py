@@ -94,7 +94,7 @@ def _constraints(columns, monotonic: dict) -> list[int]:
     return [int(monotonic.get(c, 0)) for c in columns]
 
 # %% ../nbs/03_train.ipynb #bad4b4a5
-PACKED_MAX_ROWS = 128   # up to this many rows the packed walk is clearly faster (crossover ~190 rows, 03_train)
+PACKED_MAX_ROWS = 128   # up to this many rows the packed walk is faster (crossover 150-190 rows)
 
 class PackedTrees:
     "The trees of binary HistGradientBoosting models as flat arrays, walked for all rows and all trees at once."
