@@ -38,6 +38,7 @@ import httpx
 import numpy as np
 import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
@@ -46,6 +47,7 @@ from slowapi import Limiter
 from slowapi.errors import RateLimitExceeded
 from anyio import from_thread
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .core import Settings, project_root
 from .ingest import FEATURE_COLUMNS, LABEL
@@ -656,6 +658,11 @@ def _handlers(app: FastAPI, limiter: Limiter) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
         return unprocessable(error_items(exc.errors())[:50])
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):   # FastAPI: "error parsing the body"
+            return unprocessable([{"type": "json_invalid", "loc": ["body"], "msg": "the body is not UTF-8 text: send JSON encoded as UTF-8"}])
+        return await http_exception_handler(request, exc)
     @app.exception_handler(_Denied)
     async def denied(request: Request, exc: _Denied):
         return JSONResponse({"detail": exc.detail}, status_code=exc.status)
