@@ -171,10 +171,17 @@ class OrdinalClassifier(ClassifierMixin, BaseEstimator):
         if X.ndim != 2 or X.shape[1] != n: raise ValueError(f"OrdinalClassifier: expected {n} feature columns, got shape {X.shape}")
         return X
 
+    def packed_proba_(self, X) -> np.ndarray:
+        "Each boosted model's P(at least its class) through the packed trees: the numbers of `sklearn_proba_`, sooner on small batches."
+        return expit(self._packed().raw(self._matrix(X)))
+
+    def sklearn_proba_(self, X) -> np.ndarray:
+        "Each boosted model's P(at least its class) through scikit-learn's per-tree loop."
+        return np.column_stack([m.predict_proba(X)[:, 1] for m in self.models_])
+
     def cumulative_(self, X) -> np.ndarray:
         "P(class >= k) for k = 1..K-1, made non-increasing in k."
-        if len(X) <= PACKED_MAX_ROWS: c = expit(self._packed().raw(self._matrix(X)))   # the same numbers, sooner
-        else: c = np.column_stack([m.predict_proba(X)[:, 1] for m in self.models_])
+        c = self.packed_proba_(X) if len(X) <= PACKED_MAX_ROWS else self.sklearn_proba_(X)
         return np.minimum.accumulate(c, axis=1)
 
     def predict_proba(self, X) -> np.ndarray:

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 from threadpoolctl import threadpool_limits
 
 from credit_score.ingest import FEATURE_COLUMNS
@@ -48,19 +47,17 @@ def measure(model_path: Path, holdout_path: Path) -> dict:
     pipe = pickle.loads(model_path.read_bytes())
     features, est = pipe.steps[0][1], pipe.steps[-1][1]
     X = features.transform(pd.read_parquet(holdout_path)[list(FEATURE_COLUMNS)])
-    sklearn_cumulative = lambda rows: np.minimum.accumulate(
-        np.column_stack([m.predict_proba(rows)[:, 1] for m in est.models_]), axis=1)
-    packed_cumulative = lambda rows: np.minimum.accumulate(expit(est._packed().raw(est._matrix(rows))), axis=1)
-    ref, new = sklearn_cumulative(X), packed_cumulative(X)
+    ref, new = est.sklearn_proba_(X), est.packed_proba_(X)     # the classifier's own two paths, forced
+    classes = lambda proba: est._labels(np.minimum.accumulate(proba, axis=1))
     rows = []
     for n in (s for s in SIZES if s <= len(X)):
         part = X.iloc[:n]
-        sk, pk = best_ms(lambda: sklearn_cumulative(part)), best_ms(lambda: packed_cumulative(part))
+        sk, pk = best_ms(lambda: est.sklearn_proba_(part)), best_ms(lambda: est.packed_proba_(part))
         rows.append({"rows": n, "sklearn_ms": round(sk, 3), "packed_ms": round(pk, 3), "speedup": round(sk / pk, 2),
                      "served_by": "packed" if n <= PACKED_MAX_ROWS else "sklearn"})
     return {"holdout_rows": len(X), "trees": int(sum(len(m._predictors) for m in est.models_)),
             "max_abs_probability_difference": float(np.abs(ref - new).max()),
-            "classes_agree": int((est._labels(ref) == est._labels(new)).sum()),
+            "classes_agree": int((classes(ref) == classes(new)).sum()),
             "packed_max_rows": PACKED_MAX_ROWS, "sizes": rows}
 
 
