@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['NUMERIC', 'CATEGORICAL', 'PLACEHOLDERS', 'BOUNDS', 'MISSING', 'LOAN_TYPES', 'OCCUPATIONS', 'NAN', 'CLEANERS',
-           'STABLE', 'FEATURE_NAMES', 'CREDIT_MIX', 'MIN_AMOUNT', 'SPENT', 'VALUE', 'clean_number', 'clean_category',
-           'history_months', 'normalise_loans', 'clean_loans', 'clean_columns', 'clean_raw', 'customer_mode',
-           'repair_by_customer', 'loan_counts', 'encode', 'RawFeatures', 'build_features', 'split_by_customer',
-           'check_disjoint', 'prepare', 'write_processed', 'load_processed']
+           'STABLE', 'FEATURE_NAMES', 'FEATURE_INDEX', 'CREDIT_MIX', 'MIN_AMOUNT', 'SPENT', 'VALUE', 'clean_number',
+           'clean_category', 'history_months', 'normalise_loans', 'clean_loans', 'clean_columns', 'clean_raw',
+           'customer_mode', 'repair_by_customer', 'loan_counts', 'encode', 'RawFeatures', 'build_features',
+           'split_by_customer', 'check_disjoint', 'prepare', 'write_processed', 'load_processed']
 
 # %% ../nbs/02_preprocess.ipynb #f1980a08
 import json
@@ -113,10 +113,10 @@ def clean_columns(columns: dict[str, list], counts: Counter | None = None) -> di
     for col, values in columns.items():
         fn = CLEANERS.get(col)
         if fn is None: cols[col] = np.asarray(values, dtype=object); continue
-        pairs = [fn(v, col) for v in values]
-        if counts is not None: counts.update(f"{col}: {r}" for _, r in pairs if r)
+        done = {v: fn(v, col) for v in dict.fromkeys(values)}   # each distinct value once: columns repeat a lot
+        if counts is not None: counts.update(f"{col}: {rule}" for rule in (done[v][1] for v in values) if rule)
         numeric = fn in (clean_number, history_months)
-        cols[col] = np.asarray([p[0] for p in pairs], dtype="float64" if numeric else object)
+        cols[col] = np.asarray([done[v][0] for v in values], dtype="float64" if numeric else object)
     if {"Total_EMI_per_month", "Monthly_Inhand_Salary"} <= cols.keys(): _emi_rule(cols, counts)
     return cols
 
@@ -167,6 +167,7 @@ FEATURE_NAMES = (*NUMERIC, "Credit_History_Age", "Credit_Mix", "Payment_of_Min_A
                  "Payment_Value", *(f"Occupation_{o}" for o in OCCUPATIONS),
                  *(f"Loans_{t.replace(' ', '_').replace('-', '_')}" for t in LOAN_TYPES), "Loans_Total",
                  "Debt_to_Income", "EMI_to_Salary")
+FEATURE_INDEX = pd.Index(FEATURE_NAMES)   # built once: a frame from a ready Index is 8x quicker than from a list
 
 @lru_cache(maxsize=1 << 14)
 def loan_counts(loans: str) -> tuple[float, ...]:
@@ -202,13 +203,15 @@ def encode(clean: pd.DataFrame | dict, index=None) -> pd.DataFrame:
                                   ratio(col["Total_EMI_per_month"], col["Monthly_Inhand_Salary"])])
     X = np.column_stack([numbers, mapped("Credit_Mix", CREDIT_MIX), mapped("Payment_of_Min_Amount", MIN_AMOUNT),
                          behaviour, occupation, loans, loans.sum(axis=1), ratios])
-    return pd.DataFrame(X, columns=list(FEATURE_NAMES), index=index)
+    return pd.DataFrame(X, columns=FEATURE_INDEX, index=index)
 
 # %% ../nbs/02_preprocess.ipynb #2a71f72e
 class RawFeatures(TransformerMixin, BaseEstimator):
     "Raw (or cleaned) Kaggle columns -> numeric features: `clean_raw` then `encode`. Stateless."
     def fit(self, X, y=None): return self
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+    def transform(self, X: pd.DataFrame | dict[str, list]) -> pd.DataFrame:
+        "X: a frame of raw columns, or a dict column -> values (the API's rows, without building a frame first)."
+        if isinstance(X, dict): return encode(clean_columns(X), index=pd.RangeIndex(len(next(iter(X.values()), []))))
         return encode(clean_columns({c: X[c].tolist() for c in X.columns}), index=X.index)
     def get_feature_names_out(self, input_features=None): return np.asarray(FEATURE_NAMES, dtype=object)
 

@@ -50,6 +50,18 @@ def test_cleaning_is_idempotent_and_serving_matches_training(real_raw):
     pd.testing.assert_frame_equal(features.transform(one), encode(clean).iloc[[7]])
 
 
+def test_columns_given_as_a_dict_give_the_frames_features_and_counts(real_raw):
+    "The API hands RawFeatures plain columns (no frame): same features; repeated values counted once per row."
+    raw = real_raw[list(FEATURE_COLUMNS)].head(300)
+    as_dict = {c: raw[c].tolist() for c in raw.columns}
+    expected = RawFeatures().transform(raw).reset_index(drop=True)
+    pd.testing.assert_frame_equal(RawFeatures().transform(as_dict), expected)
+    once, twice = Counter(), Counter()
+    clean_raw(raw, once)
+    clean_raw(pd.concat([raw, raw]), twice)          # every value seen twice: the rules run once, the counts double
+    assert once and twice == Counter({k: 2 * v for k, v in once.items()})
+
+
 def test_features_have_the_declared_names_and_survive_pickle(real_raw):
     X = RawFeatures().fit_transform(real_raw)
     assert list(X.columns) == list(FEATURE_NAMES) and X.dtypes.eq("float64").all()
