@@ -94,7 +94,7 @@ def _constraints(columns, monotonic: dict) -> list[int]:
     return [int(monotonic.get(c, 0)) for c in columns]
 
 # %% ../nbs/03_train.ipynb #bad4b4a5
-PACKED_MAX_ROWS = 128   # up to this many rows the packed walk is faster (crossover 150-190 rows)
+PACKED_MAX_ROWS = 256   # up to this many rows the packed walk is faster (measured crossover 500-1000 rows)
 
 class PackedTrees:
     "The trees of binary HistGradientBoosting models as flat arrays, walked for all rows and all trees at once."
@@ -104,33 +104,39 @@ class PackedTrees:
         if any(getattr(m, "is_categorical_", None) is not None and m.is_categorical_.any() for m in models):
             raise ValueError("PackedTrees: categorical splits are not supported")
         trees = [it[0].nodes for m in models for it in m._predictors]
-        width = max(len(t) for t in trees)
+        depth = np.array([int(t["depth"].max()) for t in trees])
+        order = np.argsort(-depth, kind="stable")          # deepest first: the trees still walking are always a prefix
+        trees, self.unsort = [trees[i] for i in order], np.argsort(order)
+        self.steps = [int((depth > level).sum()) for level in range(depth.max())]   # trees still walking, per level
+        width, self.n_features = max(len(t) for t in trees), models[0].n_features_in_
         flat = lambda name, fill, dtype: np.concatenate(
             [np.pad(t[name].astype(dtype), (0, width - len(t)), constant_values=fill) for t in trees])
         leaf, here = flat("is_leaf", 1, bool), np.arange(len(trees) * width)
         self.roots = np.arange(len(trees)) * width                     # flat index of each tree's first node
         offset = np.repeat(self.roots, width)
-        self.feature = np.where(leaf, 0, flat("feature_idx", 0, np.intp))
+        # the column each node reads; nodes that send a missing value left read the copy of X where NaN is -inf
+        nan_left = flat("missing_go_to_left", 0, np.intp)
+        self.column = np.where(leaf, 0, flat("feature_idx", 0, np.intp) + self.n_features * nan_left)
         self.threshold = np.where(leaf, np.inf, flat("num_threshold", np.inf, np.float64))
-        self.nan_left = flat("missing_go_to_left", 1, bool)
-        self.left = np.where(leaf, here, flat("left", 0, np.intp) + offset)     # a leaf is its own child
-        self.right = np.where(leaf, here, flat("right", 0, np.intp) + offset)
+        left = np.where(leaf, here, flat("left", 0, np.intp) + offset)     # a leaf is its own child
+        right = np.where(leaf, here, flat("right", 0, np.intp) + offset)
+        self.child = np.column_stack([right, left]).ravel()                # child[2 * node + went_left]
         self.value = flat("value", 0.0, np.float64)
-        self.depth = max(int(t["depth"].max()) for t in trees)
-        self.owner = np.repeat(np.arange(len(models)), [len(m._predictors) for m in models])
+        self.owner = np.repeat(np.arange(len(models)), [len(m._predictors) for m in models])   # models' tree order
         self.baseline = np.array([float(np.ravel(m._baseline_prediction)[0]) for m in models])
 
     def raw(self, X: np.ndarray) -> np.ndarray:
         "Each model's raw score (log-odds) for the rows of the float matrix `X`: shape (rows, models)."
-        node = np.tile(self.roots, (len(X), 1))                       # (rows, trees): where each walk is
-        cell, values, has_nan = np.arange(len(X))[:, None] * X.shape[1], X.ravel(), np.isnan(X).any()
-        for _ in range(self.depth):
-            x = values[cell + self.feature[node]]
-            go_left = x <= self.threshold[node]
-            if has_nan: go_left |= np.isnan(x) & self.nan_left[node]
-            node = np.where(go_left, self.left[node], self.right[node])
-        leaves = self.value[node]
-        return self.baseline + np.column_stack([leaves[:, self.owner == k].sum(axis=1) for k in range(len(self.baseline))])
+        # NaN <= t is False, so a missing value goes right unless its node reads the -inf copy
+        values = np.hstack([X, np.where(np.isnan(X), -np.inf, X)]).ravel()
+        cell = np.arange(len(X)) * (2 * self.n_features)
+        node = np.repeat(self.roots[:, None], len(X), axis=1)           # (trees, rows): where each walk is
+        for k in self.steps:
+            at = node[:k]
+            went_left = values[cell + self.column[at]] <= self.threshold[at]
+            node[:k] = self.child[2 * at + went_left]
+        leaves = self.value[node][self.unsort]          # back in the models' tree order: sums as scikit-learn adds them
+        return self.baseline + np.column_stack([leaves[self.owner == k].sum(axis=0) for k in range(len(self.baseline))])
 
 
 # %% ../nbs/03_train.ipynb #b3ef2dc9
@@ -163,7 +169,7 @@ class OrdinalClassifier(ClassifierMixin, BaseEstimator):
     def _matrix(self, X) -> np.ndarray:
         "X as the float matrix the boosted models were fitted on (columns by name when both have names)."
         names, n = getattr(self.models_[0], "feature_names_in_", None), self.models_[0].n_features_in_
-        if names is not None and hasattr(X, "columns"):
+        if names is not None and hasattr(X, "columns") and X.columns.tolist() != names.tolist():   # reselecting costs 0.3 ms
             missing = [c for c in names if c not in X.columns]
             if missing: raise ValueError(f"OrdinalClassifier: missing feature columns {missing}")
             X = X[list(names)]

@@ -9,7 +9,7 @@ import yaml
 from mlflow import MlflowClient
 
 from credit_score.ingest import FEATURE_COLUMNS, LABEL
-from credit_score.train import (ORDER, PACKED_MAX_ROWS, OrdinalClassifier, StageDataError, class_rank, cross_validate, data_version,
+from credit_score.train import (ORDER, PACKED_MAX_ROWS, OrdinalClassifier, PackedTrees, StageDataError, class_rank, cross_validate, data_version,
                                 demo_frame, git_state, grouped_folds, load_params, make_estimator, make_pipeline_for,
                                 monotone_violations, read_run_record, read_split, run_record, select, summarize, train,
                                 write_json)
@@ -79,6 +79,19 @@ def test_packed_trees_give_scikit_learns_answers_on_both_sides_of_the_row_limit(
     assert oc._packed_ is not None and pickle.dumps(oc) == blob, "packed trees are derived state: never pickled"
     with pytest.raises(ValueError, match="missing feature columns \\['debt'\\]"):
         oc.cumulative_(X.drop(columns="debt").head(3))
+
+
+def test_packed_trees_follow_splits_on_missing_or_not():
+    "A node that splits 'missing or not' has threshold +inf and sends missing values right: the walk must too."
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(600, 3)); gone = rng.random(600) < 0.4; X[gone, 0] = np.nan   # missingness tells the class
+    y = gone ^ (rng.random(600) < 0.1)
+    model = HistGradientBoostingClassifier(max_iter=20, random_state=0).fit(X, y)
+    trees = [it[0].nodes for it in model._predictors]
+    assert sum(int(((t["num_threshold"] == np.inf) & (t["is_leaf"] == 0)).sum()) for t in trees) > 0, "no such split learned"
+    assert len({int(t["depth"].max()) for t in trees}) > 1, "trees of several depths (the walk stops each at its own)"
+    np.testing.assert_allclose(PackedTrees([model]).raw(X)[:, 0], model._raw_predict(X)[:, 0], rtol=0, atol=1e-12)
 
 
 def test_unconstrained_or_wrong_models_are_caught(demo):
