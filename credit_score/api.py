@@ -7,9 +7,9 @@ __all__ = ['KEY_ENTRY', 'IDENTITY', 'FEATURES', 'TEXT_MAX', 'Value', 'EXAMPLE', 
            'BATCH_BODY', 'ApiSettings', 'hash_key', 'new_key', 'parse_keys', 'match_key', 'raw_value', 'as_text',
            'raw_row', 'field_problem', 'row_errors', 'ModelIntegrityError', 'RegistryUnavailable', 'ModelBundle',
            'verified_unpickle', 'check_model', 'make_bundle', 'load_local', 'champion', 'download_model_file',
-           'load_registered', 'ModelState', 'frame', 'occlusions', 'score', 'reasons_from', 'reply', 'explain',
-           'Predictor', 'Reason', 'Prediction', 'BatchItem', 'BatchPrediction', 'Ready', 'ModelInfo', 'Detail',
-           'error_items', 'unprocessable', 'too_large', 'BodyLimit', 'caller', 'make_limiter', 'retry_after',
+           'load_registered', 'ModelState', 'frame', 'occlusions', 'columns', 'score', 'reasons_from', 'reply',
+           'explain', 'Predictor', 'Reason', 'Prediction', 'BatchItem', 'BatchPrediction', 'Ready', 'ModelInfo',
+           'Detail', 'error_items', 'unprocessable', 'too_large', 'BodyLimit', 'caller', 'make_limiter', 'retry_after',
            'rows_from_json', 'rows_from_csv', 'score_batch', 'batch_errors', 'readiness', 'create_app', 'main']
 
 # %% ../nbs/06_api.ipynb #245bbe9a
@@ -30,6 +30,7 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import itemgetter
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -45,13 +46,13 @@ from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, TypeAdapter, ValidationError, WithJsonSchema, create_model, field_validator
 from slowapi import Limiter
 from slowapi.errors import RateLimitExceeded
-from anyio import from_thread
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .core import Settings, project_root
 from .ingest import FEATURE_COLUMNS, LABEL
 from . import preprocess as pp
+from .train import PACKED_MAX_ROWS
 
 # %% ../nbs/06_api.ipynb #3029fcbf
 KEY_ENTRY = re.compile(r"^([A-Za-z0-9_.-]{1,64}):([0-9a-f]{64})$")  # name:sha256hex
@@ -147,7 +148,7 @@ def as_text(v) -> str:
 def raw_row(applicant: BaseModel | dict) -> dict[str, str]:
     "An applicant as a dict of raw text values over all FEATURE_COLUMNS."
     d = applicant if isinstance(applicant, dict) else applicant.__dict__
-    return {c: as_text(d.get(c)) for c in FEATURE_COLUMNS}
+    return {c: v if type(v) is str else as_text(v) for c, v in zip(FEATURE_COLUMNS, map(d.get, FEATURE_COLUMNS))}   # text: no call
 
 # %% ../nbs/06_api.ipynb #8c593445
 _BEHAVIOURS = {f"{s}_spent_{v}_value_payments" for s in pp.SPENT for v in pp.VALUE}
@@ -330,13 +331,19 @@ def occlusions(bundle: ModelBundle, row: dict[str, str]) -> tuple[list[str], lis
     cols = [c for c in FEATURES if row[c] != bundle.reference[c]]
     return cols, [row] + [{**row, c: bundle.reference[c]} for c in cols]
 
+_fields = itemgetter(*FEATURE_COLUMNS)   # one row's FEATURE_COLUMNS values, in order
+
+def columns(rows: list[dict[str, str]]) -> dict[str, tuple[str, ...]]:
+    "Rows of `raw_row` -> {column: values} over all FEATURE_COLUMNS: what `RawFeatures` reads without a frame."
+    if not rows: return {c: [] for c in FEATURE_COLUMNS}
+    return dict(zip(FEATURE_COLUMNS, zip(*map(_fields, rows))))   # C-level loops: 2.4x quicker than per-column lists
+
 def score(model, rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
     "The model's classes (`predict`) and probabilities (`predict_proba`) of raw rows, featurising once."
-    X = frame(rows)
-    if hasattr(model, "steps") and len(model.steps) > 1:
-        for _, step in model.steps[:-1]:
-            if step not in (None, "passthrough"): X = step.transform(X)
-        model = model.steps[-1][1]
+    *steps, (_, model) = model.steps if hasattr(model, "steps") else [("model", model)]
+    X = columns(rows) if steps and isinstance(steps[0][1], pp.RawFeatures) else frame(rows)   # a frame costs 0.3 ms
+    for _, step in steps:
+        if step not in (None, "passthrough"): X = step.transform(X)
     proba = model.predict_proba(X)
     decide = getattr(model, "labels_from_proba", None)   # lets an estimator derive its classes without a second pass
     return (decide(proba) if decide else model.predict(X)), proba
@@ -366,7 +373,7 @@ def _limit_threads(n: int) -> None:
 
 class Predictor:
     "Scores rows in one dedicated thread, coalescing concurrent requests into one model call."
-    def __init__(self, threads: int = 1, max_rows: int = 2048):
+    def __init__(self, threads: int = 1, max_rows: int = PACKED_MAX_ROWS):   # bigger groups leave the fast tree walk
         self.threads, self.max_rows, self.queue, self.task, self.executor = threads, max_rows, None, None, None
 
     def start(self) -> None:
@@ -613,7 +620,8 @@ def score_batch(bundle: ModelBundle, rows: list[dict], reasons: bool, top: int) 
 
 def batch_errors(rows: list[dict]) -> list[dict]:
     "Training-rule problems of every row, located by row index (each distinct value is checked once)."
-    bad = {c: {v for v in {r[c] for r in rows} if field_problem(c, v)} for c in FEATURES}
+    values = columns(rows)
+    bad = {c: {v for v in set(values[c]) if field_problem(c, v)} for c in FEATURES}
     if not any(bad.values()): return []
     return [{"type": "value_error", "loc": ["body", i, c], "msg": field_problem(c, r[c])}
             for i, r in enumerate(rows) for c in FEATURES if r[c] in bad[c]][:50]
@@ -703,13 +711,13 @@ def _model_routes(app: FastAPI, state: ModelState, limiter: Limiter, auth, predi
 
     @app.post("/predict", tags=["predict"], summary="Score one applicant", response_model=Prediction, responses=_responses(401, 403, 413, 422, 429, 503))
     @limiter.limit(s.rate_limit)
-    def predict(request: Request, applicant: Applicant, name: str = Depends(auth),
+    async def predict(request: Request, applicant: Applicant, name: str = Depends(auth),
                 reasons: bool = Query(True, description="compute the top reasons (23 rows through the model instead of 1)")):
         "One applicant's raw Kaggle fields -> class, probabilities, model version and the top reasons."
         bundle, row = _require_model(state), raw_row(applicant)
         if errs := row_errors(row): return unprocessable(errs)
         cols, rows = occlusions(bundle, row) if reasons else ([], [row])
-        labels, proba = from_thread.run(predictor.score, bundle, rows)
+        labels, proba = await predictor.score(bundle, rows)
         return JSONResponse({**reply(bundle, labels[0], proba[0]), "model_version": bundle.version,
                              "reasons": reasons_from(row, cols, labels[0], proba, bundle.meta["classes"], s.reasons_top)})
 

@@ -502,6 +502,16 @@ def test_import_does_no_work():
     subprocess.run([sys.executable, "-c", code], check=True, env={"PATH": "/usr/bin", "HOME": "/tmp"})
 
 
+def test_score_without_a_frame_matches_the_pipeline(fitted):
+    "score() hands RawFeatures plain columns instead of a DataFrame: the same classes and probabilities."
+    import numpy as np
+    rows = [api.raw_row({**EXAMPLE, "Age": str(20 + i), "Credit_Mix": ["Good", "_", "Bad"][i % 3]}) for i in range(7)]
+    labels, proba = api.score(fitted[0], rows)
+    np.testing.assert_array_equal(proba, fitted[0].predict_proba(api.frame(rows)))
+    np.testing.assert_array_equal(labels, fitted[0].predict(api.frame(rows)))
+    assert {c: list(v) for c, v in api.columns(rows).items()} == {c: [r[c] for r in rows] for c in api.FEATURE_COLUMNS}
+
+
 def test_score_asks_labels_from_proba_when_the_estimator_offers_it(fitted):
     "One estimator pass instead of two when the estimator can turn its probabilities into its classes."
     import numpy as np
