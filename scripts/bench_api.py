@@ -4,6 +4,8 @@ One run, same machine, side by side (all traffic to 127.0.0.1):
 - single-row POST /predict: throughput and p50/p99 latency at concurrency 8 (keep-alive connections), one worker each;
 - batch: rows/s of POST /predict/batch (JSON, MAX_BATCH_ROWS rows) vs the bare model's predict on the same rows;
 - cold start: process spawn until /ready answers 200; resident memory per worker (1 and 2 workers).
+For information it also loads /predict?reasons=false and the constant answer behind this API's key check and Redis
+limiter, which split the gap to the constant endpoint into the model's share and the guard's.
 Writes reports/bench/api.json and reports/bench/api.md. The served model is the registered champion of MODEL_NAME
 when one exists, else the contract stand-in (tests/synthetic_model.py: the real preprocess.build_features + gradient
 boosting) registered as `credit-score-bench`.
@@ -40,6 +42,25 @@ def constant_app():
 
     @app.post("/predict")
     async def predict(payload: dict) -> dict:
+        return CONSTANT
+
+    @app.get("/ready")
+    async def ready() -> dict:
+        return {"status": "ready"}
+    return app
+
+
+def guarded_constant_app():
+    "For information: the constant answer behind this API's own key check and Redis-backed limiter, no model."
+    from fastapi import Depends, FastAPI, Request
+    from credit_score.api import ApiSettings, caller, make_limiter, parse_keys
+    s = ApiSettings()
+    limiter, auth, app = make_limiter(s), caller(parse_keys(s.api_keys)), FastAPI()
+    app.state.limiter = limiter
+
+    @app.post("/predict")
+    @limiter.limit(s.rate_limit)
+    async def predict(request: Request, payload: dict, name: str = Depends(auth)) -> dict:
         return CONSTANT
 
     @app.get("/ready")
@@ -206,16 +227,19 @@ def main() -> int:
         results["model_version"] = version
         results["rows_refused_422"] = sum(httpx.post(f"{api_url}/predict", content=b, headers=auth).status_code != 200 for b in single)
 
-        # the two baselines, up at the same time (idle while the others are measured)
+        # the baselines, up at the same time (idle while the others are measured)
         port_ml, t0 = free_port(), time.perf_counter()
         ml = start([sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{model_name}/{version}", "--env-manager", "local",
                     "-p", str(port_ml), "-h", "127.0.0.1", "-w", "1"],
                    {"PYTHONPATH": str(ROOT / "tests"), "OMP_NUM_THREADS": "1"}, tmp / "mlflow.log"); procs.append(ml)
         port_c = free_port()
         const = start(uvicorn_cmd("bench_api:constant_app", port_c, app_dir=str(ROOT / "scripts")), {}, tmp / "const.log"); procs.append(const)
+        port_g = free_port()
+        guarded = start(uvicorn_cmd("bench_api:guarded_constant_app", port_g, app_dir=str(ROOT / "scripts")), env, tmp / "guarded.log"); procs.append(guarded)
         wait_ready(f"http://127.0.0.1:{port_ml}", timeout=180, path="/ping", proc=ml)
         results["mlflow_ready_s"] = round(time.perf_counter() - t0, 2)
         wait_ready(f"http://127.0.0.1:{port_c}", timeout=60, proc=const)
+        wait_ready(f"http://127.0.0.1:{port_g}", timeout=60, proc=guarded)
         # mlflow serve enforces the model's signature (numbers as float64), so it gets the rows already cleaned
         import pandas as pd
         from credit_score.preprocess import clean_raw
@@ -227,7 +251,8 @@ def main() -> int:
 
         # single-row load, in rounds, the services taking turns
         services = {"api": (port, "/predict", single, {"X-API-Key": key}), "mlflow": (port_ml, "/invocations", ml_bodies, {}),
-                    "constant": (port_c, "/predict", single, {}), "api_no_reasons": (port, "/predict?reasons=false", single, {"X-API-Key": key})}
+                    "constant": (port_c, "/predict", single, {}), "api_no_reasons": (port, "/predict?reasons=false", single, {"X-API-Key": key}),
+                    "constant_guarded": (port_g, "/predict", single, {"X-API-Key": key})}
         runs = {k: [] for k in services}
         per_round = args.seconds / args.rounds
         for i in range(args.rounds):
@@ -238,7 +263,7 @@ def main() -> int:
         for name in services: results[name] = summary(runs[name])
         results["api_rss_mb"] = rss_mb(api.pid)
         results["mlflow_rss_mb"] = rss_mb(ml.pid)
-        stop(ml); stop(const)
+        stop(ml); stop(const); stop(guarded)
 
         # batch vs the bare model on the same rows, taking turns too
         batch_body = json.dumps(rows[:args.batch_rows]).encode()
@@ -311,6 +336,7 @@ def report_md(r: dict) -> str:
         row("`mlflow models serve` `POST /invocations` (class only, rows pre-cleaned to fit its signature; OMP_NUM_THREADS=1)", r["mlflow"]),
         row("constant FastAPI endpoint (parses the body, fixed answer)", r["constant"]),
         row("this API `POST /predict?reasons=false` (1 row through the model; for information)", r["api_no_reasons"]),
+        row("constant endpoint behind this API's key check and Redis limiter (no model; for information)", r["constant_guarded"]),
         row("this API with 2 workers (for information; not in the ratios)", r["api_2_workers"]), "",
         "## Batch, start-up, memory", "",
         f"- batch of {r['batch']['rows']} rows (JSON) through `/predict/batch`: {r['batch']['api_rows_per_s']} rows/s; "
