@@ -84,7 +84,8 @@ def test_mlflow_down_serves_the_dvc_pinned_model_degraded(tmp_path, creds, model
 
 def test_alias_move_is_picked_up_by_the_poller_without_a_failed_request(tmp_path, creds, tracking_uri, models):
     first = register(models[0], TEST_MODEL, tracking_uri)
-    app = create_app(registry_settings(tmp_path, creds, tracking_uri, model_poll_seconds=0.3))
+    # no limit in the way: three threads send well over 1,000 requests a minute, and a 429 is not what this is about
+    app = create_app(registry_settings(tmp_path, creds, tracking_uri, model_poll_seconds=0.3, rate_limit="1000000/minute"))
     results, stop_flag = [], threading.Event()
     with TestClient(app) as c:
         def hammer():
