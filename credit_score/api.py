@@ -340,7 +340,7 @@ _fields = itemgetter(*FEATURE_COLUMNS)   # one row's FEATURE_COLUMNS values, in 
 
 def columns(rows: list[dict[str, str]]) -> dict[str, tuple[str, ...]]:
     "Rows of `raw_row` -> {column: values} over all FEATURE_COLUMNS: what `RawFeatures` reads without a frame."
-    if not rows: return {c: [] for c in FEATURE_COLUMNS}
+    if not rows: return {c: () for c in FEATURE_COLUMNS}
     return dict(zip(FEATURE_COLUMNS, zip(*map(_fields, rows))))   # C-level loops: 2.4x quicker than per-column lists
 
 def score(model, rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
@@ -717,7 +717,7 @@ def _model_routes(app: FastAPI, state: ModelState, limiter: Limiter, auth, predi
     @app.post("/predict", tags=["predict"], summary="Score one applicant", response_model=Prediction, responses=_responses(401, 403, 413, 422, 429, 503))
     @limiter.limit(s.rate_limit)
     async def predict(request: Request, applicant: Applicant, name: str = Depends(auth),
-                reasons: bool = Query(True, description="compute the top reasons (23 rows through the model instead of 1)")):
+                      reasons: bool = Query(True, description="compute the top reasons (23 rows through the model instead of 1)")):
         "One applicant's raw Kaggle fields -> class, probabilities, model version and the top reasons."
         bundle, row = _require_model(state), raw_row(applicant)
         if errs := row_errors(row): return unprocessable(errs)
