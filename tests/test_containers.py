@@ -206,7 +206,7 @@ def test_api_requirements_are_pinned_by_the_lock():
 
 @pytest.mark.slow
 def test_api_module_imports_with_only_the_api_requirements(tmp_path):
-    "The API image's dependency set is enough: credit_score.api imports in a venv made from it alone."
+    "The API image's dependency set is enough: in a venv made from it alone, credit_score.api imports and scores a champion-like pickle."
     uv = shutil.which("uv")
     assert uv, "uv not on PATH: run make setup"
     venv = tmp_path / "venv"
@@ -216,7 +216,16 @@ def test_api_module_imports_with_only_the_api_requirements(tmp_path):
                         str(ROOT / "requirements.lock"), "-r", str(ROOT / "docker" / "api.requirements.in")],
                        capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
-    probe = "import credit_score.api as m; assert callable(m.create_app)"
+    # a pickle like the champion's (an OrdinalClassifier pipeline): unpickling it imports credit_score.train and all it needs
+    import pickle
+    from credit_score.train import demo_frame, make_estimator, make_pipeline_for
+    from credit_score.ingest import FEATURE_COLUMNS, LABEL
+    demo = demo_frame(40, 2)
+    model = make_pipeline_for(make_estimator("ordinal_hgb", {"max_iter": 5}, 0, {})).fit(demo[list(FEATURE_COLUMNS)], demo[LABEL])
+    (tmp_path / "model.pkl").write_bytes(pickle.dumps(model))
+    probe = ("import pickle, credit_score.api as m; assert callable(m.create_app); "
+             "model = pickle.load(open('model.pkl', 'rb')); labels, proba = m.score(model, [m.raw_row(m.EXAMPLE)]); "
+             "assert proba.shape == (1, 3), proba.shape")
     r = subprocess.run([str(venv / "bin" / "python"), "-c", probe], capture_output=True, text=True, cwd=tmp_path,
                        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "PYTHONNOUSERSITE": "1"})
     assert r.returncode == 0, f"the API needs more than docker/api.requirements.in:\n{r.stderr[-2000:]}"
