@@ -580,6 +580,9 @@ _rows_adapter = TypeAdapter(list[Applicant])
 
 def rows_from_json(body: bytes, max_rows: int) -> tuple[list[dict] | None, JSONResponse | None]:
     "A JSON list of applicants -> raw text rows, or an error reply (422 / 413)."
+    try: rows = _rows_adapter.validate_json(body)   # the usual case in one pass: half the time of json.loads + validation
+    except ValidationError: rows = None                # anything else takes the steps below, which name the problem
+    if rows and len(rows) <= max_rows: return [raw_row(r) for r in rows], None
     try: data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as e: return None, unprocessable([{"type": "json_invalid", "loc": ["body"], "msg": f"not JSON: {str(e)[:100]}"}])
     if isinstance(data, dict) and isinstance(data.get("rows"), list): data = data["rows"]

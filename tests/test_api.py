@@ -502,6 +502,19 @@ def test_import_does_no_work():
     subprocess.run([sys.executable, "-c", code], check=True, env={"PATH": "/usr/bin", "HOME": "/tmp"})
 
 
+def test_batch_json_fast_path_reads_values_as_the_checked_path_does():
+    "A valid list is validated straight from the bytes; the values must come out as json.loads + validation gives them."
+    import json
+    odd = [{**EXAMPLE, "Age": 23, "Annual_Income": 1e5, "Monthly_Inhand_Salary": 1824.8400000000001, "Num_of_Loan": None,
+            "Occupation": "Scientist \u00e9", "Num_Bank_Accounts": -0.0, "Interest_Rate": 12345678901234567890}, EXAMPLE]
+    body = json.dumps(odd).encode()
+    rows, err = api.rows_from_json(body, 10)
+    assert err is None
+    assert rows == [api.raw_row(r) for r in api._rows_adapter.validate_python(json.loads(body))]
+    _, err = api.rows_from_json(body, 1)                                   # too many rows: still the 413
+    assert err.status_code == 413
+
+
 def test_score_without_a_frame_matches_the_pipeline(fitted):
     "score() hands RawFeatures plain columns instead of a DataFrame: the same classes and probabilities."
     import numpy as np
