@@ -195,17 +195,26 @@ def sample_rows(n: int) -> tuple[list[dict], str]:
     return make_rows(n, seed=7)[0].to_dict("records"), "synthetic rows"
 
 
-def start_baselines(workers: int, model_name: str, version: str, env: dict, tmp: Path, procs: list) -> dict:
-    "mlflow models serve of the same version, the constant endpoint and the guarded one, each with `workers` workers: name -> port."
-    from api_helpers import free_port
-    ports = {"mlflow": free_port(), "constant": free_port(), "constant_guarded": free_port()}
-    procs.append(start([sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{model_name}/{version}", "--env-manager", "local",
-                        "-p", str(ports["mlflow"]), "-h", "127.0.0.1", "-w", str(workers)],
-                       {"PYTHONPATH": str(ROOT / "tests"), "OMP_NUM_THREADS": "1"}, tmp / f"mlflow-{workers}.log"))
-    for name, app, extra in (("constant", "constant_app", {}), ("constant_guarded", "guarded_constant_app", env)):
-        procs.append(start(uvicorn_cmd(f"bench_api:{app}", ports[name], workers=workers, app_dir=str(ROOT / "scripts")), extra,
-                           tmp / f"{name}-{workers}.log"))
-    return ports
+def start_baselines(names: tuple, workers: int, model_name: str, version: str, env: dict, tmp: Path, procs: list) -> dict:
+    "Start the named baselines with `workers` workers each and wait until they answer: name -> (process, port, seconds to answer)."
+    from api_helpers import free_port, wait_ready
+    commands = {
+        "mlflow": lambda port: ([sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{model_name}/{version}",
+                                 "--env-manager", "local", "-p", str(port), "-h", "127.0.0.1", "-w", str(workers)],
+                                {"PYTHONPATH": str(ROOT / "tests"), "OMP_NUM_THREADS": "1"}),
+        "constant": lambda port: (uvicorn_cmd("bench_api:constant_app", port, workers=workers, app_dir=str(ROOT / "scripts")), {}),
+        "constant_guarded": lambda port: (uvicorn_cmd("bench_api:guarded_constant_app", port, workers=workers,
+                                                      app_dir=str(ROOT / "scripts")), env)}
+    t0, started = time.perf_counter(), {}
+    for name in names:
+        port = free_port()
+        cmd, extra = commands[name](port)
+        started[name] = (start(cmd, extra, tmp / f"{name}-{workers}.log"), port); procs.append(started[name][0])
+    answered = {}
+    for name, (proc, port) in started.items():   # all start together, so each one's time counts from the same moment
+        wait_ready(f"http://127.0.0.1:{port}", timeout=180, path="/ping" if name == "mlflow" else "/ready", proc=proc)
+        answered[name] = (proc, port, round(time.perf_counter() - t0, 2))
+    return answered
 
 
 def take_turns(services: dict, rounds: int, seconds: float, concurrency: int, log) -> dict:
@@ -265,32 +274,31 @@ def main() -> int:
         results["rows_refused_422"] = sum(httpx.post(f"{api_url}/predict", content=b, headers=auth).status_code != 200 for b in single)
 
         # the baselines, up at the same time (idle while the others are measured)
-        t0 = time.perf_counter()
-        base = start_baselines(1, model_name, version, env, tmp, procs)
-        wait_ready(f"http://127.0.0.1:{base['mlflow']}", timeout=180, path="/ping", proc=procs[-3])
-        results["mlflow_ready_s"] = round(time.perf_counter() - t0, 2)
-        for name in ("constant", "constant_guarded"): wait_ready(f"http://127.0.0.1:{base[name]}", timeout=60)
+        base = start_baselines(("mlflow", "constant", "constant_guarded"), 1, model_name, version, env, tmp, procs)
+        results["mlflow_ready_s"] = base["mlflow"][2]
         # mlflow serve enforces the model's signature (numbers as float64), so it gets the rows already cleaned
         import pandas as pd
         from credit_score.preprocess import clean_raw
         cleaned = clean_raw(pd.DataFrame(rows[:200]))
         ml_rows = cleaned.astype(object).where(cleaned.notna(), None).to_dict("records")
         ml_bodies = [json.dumps({"dataframe_records": [r]}).encode() for r in ml_rows]
-        r = httpx.post(f"http://127.0.0.1:{base['mlflow']}/invocations", content=ml_bodies[0], headers={"Content-Type": "application/json"}, timeout=60)
+        r = httpx.post(f"http://127.0.0.1:{base['mlflow'][1]}/invocations", content=ml_bodies[0], headers={"Content-Type": "application/json"}, timeout=60)
         assert r.status_code == 200, r.text[:300]
 
+        def service(name: str, port: int) -> tuple:
+            "What `load` needs for one service: port, path, bodies, headers."
+            if name == "mlflow": return port, "/invocations", ml_bodies, {}
+            return port, "/predict", single, ({"X-API-Key": key} if name in ("api", "constant_guarded") else {})
+
         # single-row load, one worker each, the services taking turns
-        bodies = {"api": single, "mlflow": ml_bodies, "constant": single, "constant_guarded": single}
-        paths = {"mlflow": "/invocations"}
-        keyed = lambda name: {"X-API-Key": key} if name in ("api", "constant_guarded") else {}
-        row_services = lambda ports: {n: (pt, paths.get(n, "/predict"), bodies[n], keyed(n)) for n, pt in ports.items()}
-        services = {**row_services({"api": port}), "mlflow": row_services(base)["mlflow"], "constant": row_services(base)["constant"],
+        services = {"api": service("api", port), "mlflow": service("mlflow", base["mlflow"][1]),
+                    "constant": service("constant", base["constant"][1]),
                     "api_no_reasons": (port, "/predict?reasons=false", single, {"X-API-Key": key}),
-                    "constant_guarded": row_services(base)["constant_guarded"]}
+                    "constant_guarded": service("constant_guarded", base["constant_guarded"][1])}
         results.update(take_turns(services, args.rounds, args.seconds, args.concurrency, log))
         results["api_rss_mb"] = rss_mb(api.pid)
-        results["mlflow_rss_mb"] = rss_mb(procs[-3].pid)
-        for p in procs[-3:]: stop(p)
+        results["mlflow_rss_mb"] = rss_mb(base["mlflow"][0].pid)
+        for proc, _, _ in base.values(): stop(proc)
 
         # batch vs the bare model on the same rows, taking turns too
         batch_body = json.dumps(rows[:args.batch_rows]).encode()
@@ -319,15 +327,13 @@ def main() -> int:
         # as served (scripts/serve.sh and the API image run 2 workers): the same comparison with 2 workers each
         port2 = free_port()
         p = start(uvicorn_cmd("credit_score.api:create_app", port2, workers=2), env, tmp / "api2.log"); procs.append(p)
-        base2 = start_baselines(2, model_name, version, env, tmp, procs)
+        base2 = start_baselines(("mlflow", "constant"), 2, model_name, version, env, tmp, procs)
         wait_ready(f"http://127.0.0.1:{port2}", timeout=120, proc=p)
-        wait_ready(f"http://127.0.0.1:{base2['mlflow']}", timeout=180, path="/ping", proc=procs[-3])
-        wait_ready(f"http://127.0.0.1:{base2['constant']}", timeout=60)
         time.sleep(4)                                     # both API workers have loaded the model
-        served = row_services({"api": port2, "mlflow": base2["mlflow"], "constant": base2["constant"]})
+        served = {"api": service("api", port2), **{name: service(name, b[1]) for name, b in base2.items()}}
         results["two_workers"] = take_turns(served, args.rounds, args.seconds, args.concurrency, log)
         results["api_2_workers_rss_mb"] = rss_mb(p.pid)
-        for q in [p, *procs[-3:]]: stop(q)
+        for proc in [p, *(b[0] for b in base2.values())]: stop(proc)
     finally:
         for p in procs: stop(p)
     results["machine"]["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
