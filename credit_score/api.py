@@ -372,24 +372,25 @@ def explain(bundle: ModelBundle, row: dict[str, str], top: int = 3) -> tuple[dic
 
 # %% ../nbs/06_api.ipynb #bbb55ab6
 def _limit_threads(n: int) -> None:
-    "Limit OpenMP/BLAS threads in the calling (model) thread."
+    "Limit OpenMP/BLAS threads in the calling thread (the loop's, and the model thread's)."
     from threadpoolctl import threadpool_limits
     threadpool_limits(n)
 
 class Predictor:
-    "Scores rows in one dedicated thread, coalescing concurrent requests into one model call."
-    def __init__(self, threads: int = 1, max_rows: int = PACKED_MAX_ROWS):   # bigger groups leave the fast tree walk
-        self.threads, self.max_rows, self.queue, self.task, self.executor = threads, max_rows, None, None, None
+    "Coalesces concurrent requests' rows into one model call on the event loop; runs batches in one model thread."
+    def __init__(self, threads: int = 1, max_rows: int = PACKED_MAX_ROWS):   # bigger calls leave the fast tree walk
+        self.threads, self.max_rows, self.loop, self.executor, self.pending = threads, max_rows, None, None, []
 
     def start(self) -> None:
-        "Start the thread and the coalescing loop (call from the running event loop)."
+        "Start the model thread and score on this loop from now on (call from the running event loop)."
         from concurrent.futures import ThreadPoolExecutor
+        _limit_threads(self.threads)
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="model", initializer=_limit_threads, initargs=(self.threads,))
-        self.queue, self.task = asyncio.Queue(), asyncio.create_task(self._loop())
+        self.loop = asyncio.get_running_loop()
 
     async def stop(self) -> None:
-        if self.task: self.task.cancel()
         if self.executor: self.executor.shutdown(wait=False)
+        self.loop = self.executor = None
 
     async def run(self, fn, *args):
         "Run `fn(*args)` in the model thread (or the thread pool when not started)."
@@ -397,10 +398,11 @@ class Predictor:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
     async def score(self, bundle: ModelBundle, rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
-        "`score(model, rows)` with `bundle`, possibly in one call with other requests' rows."
-        if self.queue is None: return await self.run(score, bundle.model, rows)
-        fut = asyncio.get_running_loop().create_future()
-        self.queue.put_nowait((bundle, rows, fut))
+        "`score(model, rows)` with `bundle`, in one call with the rows of requests queued in the same loop turn."
+        if self.loop is None: return await self.run(score, bundle.model, rows)
+        fut = self.loop.create_future()
+        if not self.pending: self.loop.call_soon(self._flush)   # a flush is scheduled whenever rows are queued
+        self.pending.append((bundle, rows, fut))
         return await fut
 
 # %% ../nbs/06_api.ipynb #ac8482ed
@@ -417,23 +419,27 @@ def _score_group(bundle: ModelBundle, parts: list[list[dict]]) -> list:
             except Exception as e: out.append(e)
         return out
 
-async def _coalesce(self: Predictor) -> None:
-    "Take what is queued (up to max_rows), score it per bundle in one call, hand each request its rows."
-    while True:
-        items = [await self.queue.get()]
-        n = len(items[0][1])
-        while not self.queue.empty() and n < self.max_rows:
-            items.append(self.queue.get_nowait()); n += len(items[-1][1])
-        groups: dict[int, list] = {}
-        for it in items: groups.setdefault(id(it[0]), []).append(it)
-        for group in groups.values():
-            try: results = await self.run(_score_group, group[0][0], [rows for _, rows, _ in group])
-            except Exception as e: results = [e] * len(group)
-            for (_, _, fut), res in zip(group, results):
-                if fut.done(): continue
-                fut.set_exception(res) if isinstance(res, Exception) else fut.set_result(res)
+def _take(pending: list, max_rows: int) -> int:
+    "How many queued requests, from the front, fit in one call of `max_rows` rows (at least one)."
+    k, n = 0, 0
+    while k < len(pending) and (k == 0 or n + len(pending[k][1]) <= max_rows): n += len(pending[k][1]); k += 1
+    return k
 
-Predictor._loop = _coalesce
+def _flush(self: Predictor) -> None:
+    "Score the queued requests that fit in one call, per bundle; hand each its rows; leave the rest to the next turn."
+    k = _take(self.pending, self.max_rows)
+    items, self.pending = self.pending[:k], self.pending[k:]
+    if self.pending: asyncio.get_running_loop().call_soon(self._flush)   # the loop reads and answers sockets in between
+    groups: dict[int, list] = {}
+    for it in items: groups.setdefault(id(it[0]), []).append(it)
+    for group in groups.values():
+        try: results = _score_group(group[0][0], [rows for _, rows, _ in group])
+        except Exception as e: results = [e] * len(group)
+        for (_, _, fut), res in zip(group, results):
+            if fut.done(): continue                                # its request was cancelled (client gone)
+            fut.set_exception(res) if isinstance(res, Exception) else fut.set_result(res)
+
+Predictor._flush = _flush
 
 # %% ../nbs/06_api.ipynb #480b6637
 class Reason(BaseModel):

@@ -164,6 +164,35 @@ def test_concurrent_requests_scored_together_get_their_own_answers(client, creds
     assert max(sizes) > 1                                   # some calls did carry several requests
 
 
+
+def test_predictor_scores_a_loop_turn_in_calls_of_at_most_max_rows(model_dir, monkeypatch):
+    "Requests queued in one loop turn share calls of at most max_rows rows; each gets its own rows; a bad one fails alone."
+    import asyncio
+    import numpy as np
+    bundle = api.load_local(model_dir)
+    rows = [api.raw_row({**EXAMPLE, "Delay_from_due_date": d}) for d in range(0, 50, 5)]
+    alone = [api.score(bundle.model, [r]) for r in rows]
+    calls, real = [], api._score_group
+    monkeypatch.setattr(api, "_score_group", lambda b, parts: calls.append([len(p) for p in parts]) or real(b, parts))
+
+    async def together():
+        p = api.Predictor(max_rows=4)
+        p.start()
+        try: return await asyncio.gather(*(p.score(bundle, [r]) for r in rows), p.score(bundle, [{"Age": "30"}]), return_exceptions=True)
+        finally: await p.stop()
+    *answers, bad = asyncio.run(together())
+    assert calls == [[1] * 4, [1] * 4, [1] * 3]                 # one loop turn queued all 11, split at 4 rows
+    assert isinstance(bad, KeyError)                             # the row without its fields fails, alone
+    for (labels, proba), (labels1, proba1) in zip(answers, alone):
+        assert labels.tolist() == labels1.tolist() and np.allclose(proba, proba1, rtol=0, atol=1e-12)   # ulps: batch vs one row
+
+
+def test_take_fits_requests_into_one_call():
+    q = lambda *sizes: [(None, [{}] * n, None) for n in sizes]
+    assert api._take(q(3, 3, 3), 7) == 2
+    assert api._take(q(9, 1), 7) == 1                            # a request bigger than a call still goes, alone
+    assert api._take(q(1, 1), 256) == 2 and api._take([], 256) == 0
+
 # --- keys ---------------------------------------------------------------------------------------
 
 def test_missing_key_is_401_and_wrong_key_403(client, creds):
