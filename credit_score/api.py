@@ -420,7 +420,7 @@ def _score_group(bundle: ModelBundle, parts: list[list[dict]]) -> list:
         return out
 
 def _take(pending: list, max_rows: int) -> int:
-    "How many queued requests, from the front, fit in one call of `max_rows` rows (at least one)."
+    "How many queued requests, from the front, fit in one call of `max_rows` rows (at least one, if any is queued)."
     k, n = 0, 0
     while k < len(pending) and (k == 0 or n + len(pending[k][1]) <= max_rows): n += len(pending[k][1]); k += 1
     return k

@@ -3,6 +3,7 @@
 The model is a real sklearn Pipeline (credit_score.preprocess.build_features + gradient boosting) fitted on
 synthetic rows and saved as models/model.pkl + model.json, the way 05_register does.
 """
+import asyncio
 import contextlib
 import hashlib
 import io
@@ -11,6 +12,7 @@ import logging
 import threading
 import time
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -164,11 +166,8 @@ def test_concurrent_requests_scored_together_get_their_own_answers(client, creds
     assert max(sizes) > 1                                   # some calls did carry several requests
 
 
-
 def test_predictor_scores_a_loop_turn_in_calls_of_at_most_max_rows(model_dir, monkeypatch):
     "Requests queued in one loop turn share calls of at most max_rows rows; each gets its own rows; a bad one fails alone."
-    import asyncio
-    import numpy as np
     bundle = api.load_local(model_dir)
     rows = [api.raw_row({**EXAMPLE, "Delay_from_due_date": d}) for d in range(0, 50, 5)]
     alone = [api.score(bundle.model, [r]) for r in rows]
@@ -192,6 +191,7 @@ def test_take_fits_requests_into_one_call():
     assert api._take(q(3, 3, 3), 7) == 2
     assert api._take(q(9, 1), 7) == 1                            # a request bigger than a call still goes, alone
     assert api._take(q(1, 1), 256) == 2 and api._take([], 256) == 0
+
 
 # --- keys ---------------------------------------------------------------------------------------
 
@@ -546,7 +546,6 @@ def test_batch_json_fast_path_reads_values_as_the_checked_path_does():
 
 def test_score_without_a_frame_matches_the_pipeline(fitted):
     "score() hands RawFeatures plain columns instead of a DataFrame: the same classes and probabilities."
-    import numpy as np
     rows = [api.raw_row({**EXAMPLE, "Age": str(20 + i), "Credit_Mix": ["Good", "_", "Bad"][i % 3]}) for i in range(7)]
     labels, proba = api.score(fitted[0], rows)
     np.testing.assert_array_equal(proba, fitted[0].predict_proba(api.frame(rows)))
@@ -556,7 +555,6 @@ def test_score_without_a_frame_matches_the_pipeline(fitted):
 
 def test_score_asks_labels_from_proba_when_the_estimator_offers_it(fitted):
     "One estimator pass instead of two when the estimator can turn its probabilities into its classes."
-    import numpy as np
     from sklearn.pipeline import Pipeline
     est = fitted[0].steps[-1][1]
 
