@@ -155,6 +155,9 @@ def uvicorn_cmd(app: str, port: int, workers: int = 1, app_dir: str | None = Non
     return cmd + (["--app-dir", app_dir] if app_dir else [])
 
 
+ESSENTIALS = "import numpy, pandas, sklearn.ensemble, sklearn.pipeline, sklearn.preprocessing, fastapi, uvicorn, slowapi, redis, httpx"
+
+
 def import_floor(runs: int = 3) -> dict:
     "Seconds a fresh interpreter takes just to import what serving the pickled pipeline needs (the floor under ready)."
     times = []
@@ -163,9 +166,6 @@ def import_floor(runs: int = 3) -> dict:
         subprocess.run([sys.executable, "-c", ESSENTIALS], check=True)
         times.append(time.perf_counter() - t0)
     return {"modules": ESSENTIALS.removeprefix("import "), "runs": [round(x, 2) for x in times], "median": round(statistics.median(times), 2)}
-
-
-ESSENTIALS = "import numpy, pandas, sklearn.ensemble, sklearn.pipeline, sklearn.preprocessing, fastapi, uvicorn, slowapi, redis, httpx"
 
 
 # --- the model and the rows ------------------------------------------------------------------------
