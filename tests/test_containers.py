@@ -465,48 +465,160 @@ def test_cfn_checker_catches_dangling_references():
     assert {"!Sub ${NoSuchParam} undefined", "!Ref Missing undefined", "ApiService: DependsOn Ghost undefined"} <= set(problems)
 
 
-def packaged_stack(tmp_path: Path) -> Path:
-    "stack.yaml as `aws cloudformation package` leaves it: the local ASL file replaced by an S3 location."
+def packaged_stack(tmp_path: Path, definition: dict | None = None) -> Path:
+    """stack.yaml as `aws cloudformation package` leaves it (the local ASL file replaced by an S3 location),
+    or with `definition` inlined as Definition, so that cfn-lint also checks the ASL against its schema."""
     t = load_cfn(AWS / "stack.yaml")
     sm = t["Resources"]["PipelineStateMachine"]["Properties"]
     assert (AWS / sm["DefinitionS3Location"]).is_file()
-    sm["DefinitionS3Location"] = {"Bucket": "credit-score-cfn-artifacts", "Key": "pipeline.asl.json"}
+    if definition is None:
+        sm["DefinitionS3Location"] = {"Bucket": "credit-score-cfn-artifacts", "Key": "pipeline.asl.json"}
+    else:
+        del sm["DefinitionS3Location"]
+        sm["Definition"] = definition
     out = tmp_path / "stack.packaged.json"
     out.write_text(json.dumps(t, indent=1))
     return out
 
 
-@pytest.mark.parametrize("template", TEMPLATES, ids=lambda p: p.name)
-def test_cfn_lint(template, tmp_path):
+def cfn_lint(path: Path) -> subprocess.CompletedProcess:
     exe = tool("cfn-lint")
     assert exe is not None, "cfn-lint (a dev requirement) is not installed: run make setup"
-    path = packaged_stack(tmp_path) if template.name == "stack.yaml" else template
-    r = subprocess.run([exe, str(path)], capture_output=True, text=True)
+    return subprocess.run([exe, str(path)], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("variant", ["ecr.yaml", "stack.yaml", "stack.yaml+asl"])
+def test_cfn_lint(variant, tmp_path):
+    path = (AWS / variant if variant == "ecr.yaml" else
+            packaged_stack(tmp_path, load_asl() if variant.endswith("+asl") else None))
+    r = cfn_lint(path)
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-def test_cloud_design_of_the_stack():
-    "The properties the design asks for: versioned encrypted bucket, read-only API, the upload rule."
-    r = load_cfn(AWS / "stack.yaml")["Resources"]
+def test_cfn_lint_checks_the_inlined_state_machine(tmp_path):
+    "The inlined variant above is worth running: cfn-lint rejects a state machine that breaks the ASL schema."
+    asl = load_asl()
+    del asl["States"]["Train"]["Resource"]
+    asl["States"]["Evaluate"]["TimeoutSeconds"] = 0
+    r = cfn_lint(packaged_stack(tmp_path, asl))
+    assert r.returncode != 0 and "E3601" in r.stdout, r.stdout + r.stderr
+
+
+def as_list(v) -> list:
+    return v if isinstance(v, list) else [v]
+
+
+def container(resources: dict, task_definition: str) -> dict:
+    return resources[task_definition]["Properties"]["ContainerDefinitions"][0]
+
+
+def cloud_design_problems(stack: dict, ecr: dict) -> list[str]:
+    "The properties the design asks for, as a list of what is wrong (empty when the stack keeps them)."
+    out, r = [], stack["Resources"]
     bucket = r["DataBucket"]["Properties"]
-    assert bucket["VersioningConfiguration"]["Status"] == "Enabled"
-    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]["SSEAlgorithm"]
-    assert bucket["NotificationConfiguration"]["EventBridgeConfiguration"]["EventBridgeEnabled"] is True
-    assert all(bucket["PublicAccessBlockConfiguration"].values())
-    for statement in r["ApiTaskRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]:
-        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        assert statement["Effect"] == "Allow" and all(a.startswith(("s3:Get", "s3:List")) for a in actions), actions
-        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-        for res in resources:
-            sub = res.get("Fn::Sub", "")
-            assert not sub or sub.endswith(("/models/*", "/mlflow/*")), sub
-    assert r["ApiTargetGroup"]["Properties"]["HealthCheckPath"] == "/health"
-    assert r["ApiTaskDefinition"]["Properties"]["ContainerDefinitions"][0]["HealthCheck"]
-    pattern = r["UploadRule"]["Properties"]["EventPattern"]
-    assert pattern["detail-type"] == ["Object Created"] and pattern["detail"]["object"]["key"] == [{"prefix": "raw/incoming/"}]
-    assert r["UploadRule"]["Properties"]["Targets"][0]["Arn"] == {"Ref": "PipelineStateMachine"}
-    repos = load_cfn(AWS / "ecr.yaml")["Resources"]
-    assert sorted(v["Properties"]["RepositoryName"]["Fn::Sub"] for v in repos.values()) == ["${ProjectName}/api", "${ProjectName}/jobs"]
+    if bucket["VersioningConfiguration"]["Status"] != "Enabled": out.append("bucket not versioned")
+    if not bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"].get("SSEAlgorithm"):
+        out.append("bucket not encrypted")
+    if not all(bucket["PublicAccessBlockConfiguration"].values()): out.append("bucket public access not fully blocked")
+    if bucket["NotificationConfiguration"]["EventBridgeConfiguration"].get("EventBridgeEnabled") is not True:
+        out.append("bucket sends no events to EventBridge")
+    rules = bucket.get("LifecycleConfiguration", {}).get("Rules", [])
+    if not any(x.get("NoncurrentVersionExpiration", {}).get("NoncurrentDays") and x.get("ExpiredObjectDeleteMarker")
+               and not x.get("Prefix") and not x.get("Filter") and x["Status"] == "Enabled" for x in rules):
+        out.append("no bucket-wide rule expiring noncurrent versions and expired delete markers")
+
+    # The API: read-only on models/, its champion from S3, no way to MLflow.
+    for st in r["ApiTaskRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]:
+        bad = [a for a in as_list(st["Action"]) if not a.startswith(("s3:Get", "s3:List"))]
+        if st["Effect"] != "Allow" or bad: out.append(f"API role may {bad or st['Effect']}")
+        for res in as_list(st["Resource"]):
+            sub = res.get("Fn::Sub", "") if isinstance(res, dict) else res
+            if sub and not sub.endswith("/models/*"): out.append(f"API role reaches {sub}")
+    if len(r["ApiTaskRole"]["Properties"]["Policies"]) != 1: out.append("API role has more than one policy")
+    api = container(r, "ApiTaskDefinition")
+    env = {e["Name"]: e["Value"] for e in api.get("Environment", [])}
+    if env.get("MODEL_SOURCE") != "s3": out.append("API does not serve from S3 (MODEL_SOURCE)")
+    if env.get("S3_BUCKET") != {"Ref": "DataBucket"}: out.append("API is not told the bucket (S3_BUCKET)")
+    if "MLFLOW_TRACKING_URI" in env: out.append("API is given MLFLOW_TRACKING_URI")
+    ingress = r["MlflowSecurityGroup"]["Properties"].get("SecurityGroupIngress", [])
+    sources = [i.get("SourceSecurityGroupId", {}).get("Fn::GetAtt", [None])[0] for i in ingress]
+    if sources != ["JobsSecurityGroup"] or any(i.get("CidrIp") for i in ingress):
+        out.append(f"MLflow reachable from {sources} (jobs only)")
+    if not api.get("HealthCheck"): out.append("API container has no health check")
+    if r["ApiTargetGroup"]["Properties"].get("HealthCheckPath") != "/health": out.append("ALB health check is not /health")
+    if [s["ValueFrom"] for s in api.get("Secrets", [])] != [{"Ref": "ApiKeysSecret"}]: out.append("API keys not from the secret")
+    for name in ("TaskExecutionRole",):
+        for pol in r[name]["Properties"].get("Policies", []):
+            if "secretsmanager:GetSecretValue" in json.dumps(pol): out.append(f"{name} (MLflow, jobs) can read the API keys")
+
+    # MLflow: its own image, a circuit breaker.
+    mlflow = container(r, "MlflowTaskDefinition")
+    if mlflow["Image"] != {"Ref": "MlflowImageUri"} or "MlflowImageUri" not in stack["Parameters"]:
+        out.append("MLflow does not run the MlflowImageUri image")
+    if mlflow.get("Command", [None])[:2] != ["mlflow", "server"]: out.append("MLflow command is not `mlflow server ...`")
+    for svc in ("MlflowService", "ApiService"):
+        cb = r[svc]["Properties"]["DeploymentConfiguration"].get("DeploymentCircuitBreaker", {})
+        if not (cb.get("Enable") and cb.get("Rollback")): out.append(f"{svc} has no circuit breaker with rollback")
+
+    # The upload rule: only .csv under raw/incoming/, into the state machine.
+    up = r["UploadRule"]["Properties"]
+    if up["EventPattern"]["detail-type"] != ["Object Created"]: out.append("upload rule not on Object Created")
+    if up["EventPattern"]["detail"]["object"]["key"] != [{"wildcard": "raw/incoming/*.csv"}]:
+        out.append(f"upload rule matches {up['EventPattern']['detail']['object']['key']}")
+    if up["Targets"][0]["Arn"] != {"Ref": "PipelineStateMachine"}: out.append("upload rule does not start the state machine")
+
+    # Failed or timed-out executions notify, through a topic EventBridge may publish to.
+    fail = next((x["Properties"] for x in r.values() if x["Type"] == "AWS::Events::Rule"
+                 and x["Properties"]["EventPattern"].get("source") == ["aws.states"]), None)
+    if fail is None: out.append("no rule on failed executions")
+    else:
+        detail = fail["EventPattern"]["detail"]
+        if not {"FAILED", "TIMED_OUT"} <= set(detail.get("status", [])): out.append(f"failure rule on {detail.get('status')}")
+        if detail.get("stateMachineArn") != [{"Ref": "PipelineStateMachine"}]: out.append("failure rule not limited to the pipeline")
+        if [t["Arn"] for t in fail["Targets"]] != [{"Ref": "PipelineTopic"}]: out.append("failure rule does not notify the topic")
+    key = r["PipelineTopic"]["Properties"].get("KmsMasterKeyId")
+    if key == "alias/aws/sns" or not isinstance(key, dict):
+        out.append("topic key is not our own: EventBridge cannot publish under aws/sns")
+    elif "events.amazonaws.com" not in json.dumps(r[key["Fn::GetAtt"][0]]["Properties"]["KeyPolicy"]):
+        out.append("topic key does not let EventBridge publish")
+    topic_policies = [x["Properties"] for x in r.values() if x["Type"] == "AWS::SNS::TopicPolicy"]
+    if not any("events.amazonaws.com" in json.dumps(p["PolicyDocument"]) for p in topic_policies):
+        out.append("topic policy does not let EventBridge publish")
+
+    names = sorted(v["Properties"]["RepositoryName"]["Fn::Sub"] for v in ecr["Resources"].values())
+    if names != ["${ProjectName}/api", "${ProjectName}/jobs", "${ProjectName}/mlflow"]: out.append(f"ECR repositories {names}")
+    return out
+
+
+def test_cloud_design_of_the_stack():
+    assert cloud_design_problems(load_cfn(AWS / "stack.yaml"), load_cfn(AWS / "ecr.yaml")) == []
+
+
+def test_cloud_design_checker_catches_mistakes():
+    stack, ecr = load_cfn(AWS / "stack.yaml"), load_cfn(AWS / "ecr.yaml")
+    r = stack["Resources"]
+    r["ApiTaskRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"][0]["Action"].append("s3:PutObject")
+    api = container(r, "ApiTaskDefinition")
+    api["Environment"] = [e for e in api["Environment"] if e["Name"] != "MODEL_SOURCE"]
+    api["Environment"].append({"Name": "MLFLOW_TRACKING_URI", "Value": "http://mlflow.credit-score.local:5000"})
+    r["MlflowSecurityGroup"]["Properties"]["SecurityGroupIngress"].append(
+        {"IpProtocol": "tcp", "FromPort": 5000, "ToPort": 5000, "SourceSecurityGroupId": {"Fn::GetAtt": ["ApiSecurityGroup", "GroupId"]}})
+    container(r, "MlflowTaskDefinition")["Image"] = {"Ref": "JobsImageUri"}
+    del r["MlflowService"]["Properties"]["DeploymentConfiguration"]["DeploymentCircuitBreaker"]
+    r["UploadRule"]["Properties"]["EventPattern"]["detail"]["object"]["key"] = [{"prefix": "raw/incoming/"}]
+    r["PipelineTopic"]["Properties"]["KmsMasterKeyId"] = "alias/aws/sns"
+    r["DataBucket"]["Properties"]["LifecycleConfiguration"]["Rules"] = [
+        x for x in r["DataBucket"]["Properties"]["LifecycleConfiguration"]["Rules"] if "NoncurrentVersionExpiration" not in x]
+    del ecr["Resources"]["MlflowRepository"]
+    problems = cloud_design_problems(stack, ecr)
+    for expected in ("API role may ['s3:PutObject']", "API does not serve from S3 (MODEL_SOURCE)",
+                     "API is given MLFLOW_TRACKING_URI", "MLflow reachable from ['JobsSecurityGroup', 'ApiSecurityGroup'] (jobs only)",
+                     "MLflow does not run the MlflowImageUri image", "MlflowService has no circuit breaker with rollback",
+                     "upload rule matches [{'prefix': 'raw/incoming/'}]",
+                     "topic key is not our own: EventBridge cannot publish under aws/sns",
+                     "no bucket-wide rule expiring noncurrent versions and expired delete markers",
+                     "ECR repositories ['${ProjectName}/api', '${ProjectName}/jobs']"):
+        assert expected in problems, (expected, problems)
 
 
 # ------------------------------------------------------------------ AWS: Step Functions
@@ -565,22 +677,140 @@ def test_asl_checker_catches_mistakes():
     assert "Orphan: unreachable from StartAt" in problems
 
 
+RUN_TASK = "arn:aws:states:::ecs:runTask.sync"
+# What a small local interpreter of the definition implements; the definition keeps to it.
+ASL_SUBSET = {
+    "resources": {RUN_TASK, "arn:aws:states:::aws-sdk:ecs:updateService", "arn:aws:states:::sns:publish"},
+    "intrinsics": {"States.Format", "States.JsonToString"},
+    "choice_ops": {"StringEquals", "IsPresent"},
+}
+# Failures to start a task, worth another try; anything else (a failed command, States.Timeout) is not.
+LAUNCH_ERRORS = {"ECS.AmazonECSException", "AmazonECS.Unknown"}
+JOB_STEPS = ["Process", "Train", "Evaluate", "Register"]
+
+
+def asl_design_problems(asl: dict) -> list[str]:
+    "What the retraining run needs beyond consistency: timeouts, retries, the upload's exact version, the ASL subset."
+    out, states = [], asl["States"]
+    jobs = {n: s for n, s in states.items() if s.get("Resource") == RUN_TASK}
+    if sorted(jobs) != sorted(JOB_STEPS): out.append(f"job steps {sorted(jobs)}")
+    budget = sum(s.get("TimeoutSeconds", 0) for s in jobs.values())
+    if not budget <= asl.get("TimeoutSeconds", 0) <= 4 * 3600:
+        out.append(f"execution TimeoutSeconds {asl.get('TimeoutSeconds')} (job steps need {budget} s; at most 4 h)")
+    for name, st in states.items():
+        typ = st["Type"]
+        if typ == "Task":
+            if st["Resource"] not in ASL_SUBSET["resources"]: out.append(f"{name}: resource {st['Resource']}")
+            if not 0 < st.get("TimeoutSeconds", 0) <= 3600: out.append(f"{name}: TimeoutSeconds {st.get('TimeoutSeconds')}")
+        elif typ == "Choice":
+            ops = {k for c in st["Choices"] for k in c if k not in ("Variable", "Next")}
+            if ops - ASL_SUBSET["choice_ops"]: out.append(f"{name}: Choice uses {sorted(ops - ASL_SUBSET['choice_ops'])}")
+        elif typ not in ("Pass", "Succeed", "Fail"): out.append(f"{name}: state type {typ}")
+        for k in st:
+            if k not in {"Type", "Comment", "Resource", "Parameters", "ResultPath", "Next", "End", "Retry", "Catch",
+                         "TimeoutSeconds", "Choices", "Default", "Error", "Cause"}:
+                out.append(f"{name}: field {k}")
+        for v in walk(st.get("Parameters", {})):
+            if isinstance(v, str) and v.startswith("States."):
+                used = set(re.findall(r"States\.\w+(?=\()", v))
+                if used - ASL_SUBSET["intrinsics"]: out.append(f"{name}: intrinsic {sorted(used - ASL_SUBSET['intrinsics'])}")
+    for name, st in jobs.items():
+        retried = {e for r in st.get("Retry", []) for e in r["ErrorEquals"]}
+        if not LAUNCH_ERRORS <= retried: out.append(f"{name}: does not retry {sorted(LAUNCH_ERRORS - retried)}")
+        if retried & {"States.ALL", "States.TaskFailed", "States.Timeout"}:
+            out.append(f"{name}: retries a failed or hung command ({sorted(retried & {'States.ALL', 'States.TaskFailed', 'States.Timeout'})})")
+        env = [e["Name"] for o in st["Parameters"]["Overrides"]["ContainerOverrides"] for e in o.get("Environment", [])]
+        if "PIPELINE_STATE_URI" not in env: out.append(f"{name}: no PIPELINE_STATE_URI")
+    # The run reads exactly the uploaded version: ?versionId= from the event, into params.ingest.source.
+    process = jobs.get("Process", {}).get("Parameters", {}).get("Overrides", {}).get("ContainerOverrides", [{}])[0]
+    override = next((e.get("Value.$") for e in process.get("Environment", []) if e["Name"] == "PARAMS_OVERRIDE"), "")
+    path = re.fullmatch(r"States\.JsonToString\((\$\.[\w.]+)\)", override or "")
+    found = None
+    for st in states.values():
+        if st["Type"] == "Pass" and path:
+            prefix = st.get("ResultPath", "$")
+            if path.group(1).startswith(prefix + "."):
+                node = st["Parameters"]
+                for part in path.group(1)[len(prefix) + 1:].split("."): node = node.get(part, {})
+                found = node.get("ingest", {}).get("source.$")
+    if not found or "?versionId={}" not in found: out.append(f"ingest source {found!r} does not pin the uploaded version")
+    return out
+
+
+def test_asl_design():
+    assert asl_design_problems(load_asl()) == []
+
+
+def test_asl_design_checker_catches_mistakes():
+    asl = load_asl()
+    del asl["States"]["Train"]["TimeoutSeconds"]
+    asl["States"]["Evaluate"]["Retry"] = [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 2}]
+    del asl["TimeoutSeconds"]
+    asl["States"]["Register"]["Parameters"]["Overrides"]["ContainerOverrides"][0]["Environment"] = []
+    asl["States"]["Wait"] = {"Type": "Wait", "Seconds": 5, "Next": "Done"}
+    asl["States"]["RedeployApi"]["Parameters"]["Service.$"] = "States.ArrayGetItem($.x, 0)"
+    for st in asl["States"].values():
+        src = st.get("Parameters", {}).get("params", {}).get("ingest", {})
+        if "source.$" in src: src["source.$"] = "States.Format('s3://{}/{}', $.upload.bucket, $.upload.key)"
+    problems = asl_design_problems(asl)
+    for expected in ("Train: TimeoutSeconds None", "Evaluate: retries a failed or hung command (['States.ALL'])",
+                     "Evaluate: does not retry ['AmazonECS.Unknown', 'ECS.AmazonECSException']",
+                     "Register: no PIPELINE_STATE_URI", "Wait: state type Wait", "RedeployApi: intrinsic ['States.ArrayGetItem']",
+                     "ingest source \"States.Format('s3://{}/{}', $.upload.bucket, $.upload.key)\" does not pin the uploaded version"):
+        assert expected in problems, (expected, problems)
+    assert any(p.startswith("execution TimeoutSeconds None") for p in problems)
+
+
 def test_asl_pipeline_order_and_substitutions():
     asl = load_asl()
     order, state = [], asl["StartAt"]
     while state:
         order.append(state); state = asl["States"][state].get("Next")
-    assert order == ["Prepare", "Process", "Train", "Evaluate", "Register", "RedeployApi", "NotifySuccess", "Done"]
-    for name in ("Process", "Train", "Evaluate", "Register", "RedeployApi"):
+    assert order == ["Prepare", "PrepareRun", *JOB_STEPS, "RedeployApi", "NotifySuccess", "Done"]
+    for name in (*JOB_STEPS, "RedeployApi"):
         assert [c["Next"] for c in asl["States"][name]["Catch"]] == ["NotifyFailure"], name
     text = (AWS / "pipeline.asl.json").read_text()
     used = set(re.findall(r"\$\{(\w+)\}", text))
     subs = load_cfn(AWS / "stack.yaml")["Resources"]["PipelineStateMachine"]["Properties"]["DefinitionSubstitutions"]
     assert used == set(subs), f"placeholders without substitution: {used - set(subs)}; unused: {set(subs) - used}"
-    jobs = load_cfn(AWS / "stack.yaml")["Resources"]["JobsTaskDefinition"]["Properties"]["ContainerDefinitions"][0]
+    jobs = container(load_cfn(AWS / "stack.yaml")["Resources"], "JobsTaskDefinition")
     for st in asl["States"].values():
         for o in (st.get("Parameters") or {}).get("Overrides", {}).get("ContainerOverrides", []):
             assert o["Name"] == jobs["Name"]
+
+
+def test_asl_prepare_reads_the_s3_event():
+    "Prepare and PrepareRun on an EventBridge 'Object Created' event, their JSONPath and intrinsics evaluated here."
+    asl = load_asl()
+    event = {"detail-type": "Object Created", "source": "aws.s3",
+             "detail": {"bucket": {"name": "cs-1-eu-west-1"},
+                        "object": {"key": "raw/incoming/may%202026.csv", "version-id": "3HL4kqtJvjVBH40Nrjfkd"}}}
+
+    def get(doc, path):
+        for part in path[2:].split("."): doc = doc[part]
+        return doc
+
+    def value(expr, doc, ctx):
+        if expr.startswith("$$."): return get(ctx, "$." + expr[3:])
+        if expr.startswith("$."): return get(doc, expr)
+        m = re.fullmatch(r"States\.Format\('([^']*)', (.*)\)", expr)
+        assert m, f"only States.Format and paths here: {expr}"
+        args = [value(a.strip(), doc, ctx) for a in m.group(2).split(",")]
+        return m.group(1).replace("{}", "%s") % tuple(args)
+
+    def params(p, doc, ctx):
+        return {(k[:-2] if k.endswith(".$") else k): (value(v, doc, ctx) if k.endswith(".$") else
+                                                      params(v, doc, ctx) if isinstance(v, dict) else v) for k, v in p.items()}
+
+    doc, ctx, name = copy.deepcopy(event), {"Execution": {"Name": "run-1"}}, asl["StartAt"]
+    while asl["States"][name]["Type"] == "Pass":
+        st = asl["States"][name]
+        doc[st["ResultPath"][2:]] = params(st["Parameters"], doc, ctx)
+        name = st["Next"]
+    source = "s3://cs-1-eu-west-1/raw/incoming/may%202026.csv?versionId=3HL4kqtJvjVBH40Nrjfkd"
+    assert name == "Process"
+    assert doc["run"] == {"source": source, "state_uri": "s3://cs-1-eu-west-1/processed/runs/run-1/",
+                          "params": {"ingest": {"source": source}}}
 
 
 def test_asl_stages_exist_in_dvc_yaml():
