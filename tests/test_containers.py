@@ -828,12 +828,67 @@ def test_asl_stages_exist_in_dvc_yaml():
 
 # ------------------------------------------------------------------ the guide
 
-def test_deploy_guide_names_real_files_and_tears_down():
-    guide = (ROOT / "docs" / "deploy-aws.md").read_text()
-    for rel in set(re.findall(r"\b((?:deploy/aws|docker)/[\w.\-/]+\.(?:yaml|json|Dockerfile|sh))", guide)):
-        assert (ROOT / rel).exists(), f"docs/deploy-aws.md names {rel}, which does not exist"
-    teardown = guide[guide.index("## Teardown"):]
+def stack_parameters_without_default() -> set[str]:
+    return {k for k, v in load_cfn(AWS / "stack.yaml")["Parameters"].items() if "Default" not in v}
+
+
+def deploy_guide_problems(guide: str) -> list[str]:
+    "What a newcomer following docs/deploy-aws.md needs from it."
+    out = []
+    for rel in sorted(set(re.findall(r"\b((?:deploy/aws|docker)/[\w.\-/]+\.(?:yaml|json|Dockerfile|sh))", guide))):
+        if not (ROOT / rel).exists(): out.append(f"names {rel}, which does not exist")
+    if "## Teardown" not in guide: return out + ["no teardown section"]
+    body, teardown = guide[:guide.index("## Teardown")], guide[guide.index("## Teardown"):]
     for step in ("list-object-versions", "delete-objects", "cloudformation delete-stack", "ecr batch-delete-image",
                  "cloudformation wait stack-delete-complete"):
-        assert step in teardown, f"teardown lacks {step}"
-    assert teardown.index("delete-objects") < teardown.index("delete-stack --stack-name \"$STACK\"")
+        if step not in teardown: out.append(f"teardown lacks {step}")
+    if "delete-objects" in teardown and 'delete-stack --stack-name "$STACK"' in teardown and \
+            teardown.index("delete-objects") > teardown.index('delete-stack --stack-name "$STACK"'):
+        out.append("teardown deletes the stack before emptying the bucket")
+    repos = {v["Properties"]["RepositoryName"]["Fn::Sub"].split("/")[-1] for v in load_cfn(AWS / "ecr.yaml")["Resources"].values()}
+    loop = re.search(r"for repo in ([\w ]+); do", teardown)
+    if not loop or set(loop.group(1).split()) != repos: out.append(f"teardown does not empty every ECR repository {sorted(repos)}")
+    for line in teardown.splitlines():
+        if "delete-secret" in line and "|| true" not in line: out.append("teardown deletes the secret CloudFormation already deleted")
+    # Deploy: every parameter without a default is passed.
+    deploy = re.search(r"aws cloudformation deploy --stack-name \"\$STACK\".*?(?:\n\n|```)", body, re.S)
+    passed = set(re.findall(r"\b([A-Z]\w+)=", deploy.group(0))) if deploy else set()
+    if stack_parameters_without_default() - passed:
+        out.append(f"deploy command lacks {sorted(stack_parameters_without_default() - passed)}")
+    # A fresh laptop: no project venv, no earlier `make run`.
+    if "scripts/env.sh" in body or "from credit_score" in body: out.append("needs the project venv")
+    if "data/raw/train.csv" in body: out.append("uploads data/raw/train.csv, which only `make run` makes")
+    if "hashlib" not in body or "python3 -c" not in body: out.append("no stdlib one-liner for the key hash")
+    if "kaggle" not in body.lower(): out.append("does not say where train.csv comes from")
+    # A manual step run that works.
+    run = re.search(r"aws ecs run-task.*?```", body, re.S)
+    if not run or '"register"' not in run.group(0) or "PIPELINE_STATE_URI" not in run.group(0):
+        out.append("manual run-task lacks dvc repro register with PIPELINE_STATE_URI")
+    for topic in ("CannotPullContainerError", "ResourceInitializationError", "137", "iam:PassRole", "AccessDenied",
+                  "CREATE_IN_PROGRESS", "ROLLBACK", "FailedInvocations", "States.Timeout", "States.TaskFailed",
+                  "health check"):
+        if topic not in body: out.append(f"troubleshooting lacks {topic}")
+    if not re.search(r"idle total.*\$\s?\d+", body, re.I): out.append("no monthly cost estimate")
+    if "psycopg2" not in body or "PostgreSQL" not in body: out.append("no tracking-store upgrade path")
+    return out
+
+
+def test_deploy_guide():
+    assert deploy_guide_problems((ROOT / "docs" / "deploy-aws.md").read_text()) == []
+
+
+def test_deploy_guide_checker_catches_mistakes():
+    guide = (ROOT / "docs" / "deploy-aws.md").read_text()
+    bad = (guide.replace("for repo in api jobs mlflow; do", "for repo in api jobs; do")
+                .replace("ApiKeys=", "ApiKey=")
+                .replace("aws s3api delete-objects", "aws s3api delete-object")
+                .replace("CannotPullContainerError", "CannotPull")
+                + "\nSee docker/nothing.Dockerfile.\n")
+    bad = bad.replace("## Teardown", "Upload `data/raw/train.csv`.\n\n## Teardown", 1)
+    bad += 'aws secretsmanager delete-secret --secret-id "$PROJECT/api-keys" --force-delete-without-recovery\n'
+    problems = deploy_guide_problems(bad)
+    for expected in ("names docker/nothing.Dockerfile, which does not exist", "teardown lacks delete-objects",
+                     "teardown does not empty every ECR repository ['api', 'jobs', 'mlflow']",
+                     "teardown deletes the secret CloudFormation already deleted", "deploy command lacks ['ApiKeys']",
+                     "uploads data/raw/train.csv, which only `make run` makes", "troubleshooting lacks CannotPullContainerError"):
+        assert expected in problems, (expected, problems)
