@@ -4,19 +4,22 @@
 
 # %% auto #0
 __all__ = ['LABEL', 'LABELS', 'FEATURE_COLUMNS', 'RAW_COLUMNS', 'NUMERIC_COLUMNS', 'MAX_BYTES', 'TRAIN_FILE', 'TEST_FILE',
-           'MANIFEST_FILE', 'MONTHS', 'KAGGLE_DATASET', 'OFFLINE_COPY', 'FORMULA', 'RawDataError', 'read_raw_csv',
-           'check_columns', 'check_rows', 'check_labels', 'check_unique_ids', 'check_formulas', 'check_numbers',
-           'validate_raw', 'resolve_source', 'fetch_kaggle', 'fetch_s3', 'fetch', 'sha256_file', 'describe_file',
-           'dataset_hash', 'replace_dir', 'write_raw', 'validate_folder', 'upload_raw', 'ingest']
+           'MANIFEST_FILE', 'MONTHS', 'KAGGLE_DATASET', 'OFFLINE_COPY', 'FORMULA', 'VERSIONED', 'RawDataError',
+           'read_raw_csv', 'check_columns', 'check_rows', 'check_labels', 'check_unique_ids', 'check_formulas',
+           'check_numbers', 'validate_raw', 'resolve_source', 'fetch_kaggle', 's3_source', 'find_object', 'fetch_s3',
+           'fetch', 'sha256_file', 'describe_file', 'dataset_hash', 'replace_dir', 'write_raw', 'validate_folder',
+           'upload_raw', 'ingest']
 
 # %% ../nbs/00_ingest.ipynb #9c861ff0
 import csv
 import hashlib
 import json
+import re
 import shutil
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import unquote, unquote_plus
 
 import numpy as np
 import pandas as pd
@@ -170,18 +173,56 @@ def fetch_kaggle(dataset: str = KAGGLE_DATASET) -> Path:
     import kagglehub  # imported here: it reads its own config on import
     return Path(kagglehub.dataset_download(dataset))
 
+# %% ../nbs/00_ingest.ipynb #5d3c8a17
+VERSIONED = re.compile(r"^(s3://.+)\?versionId=([^&?]*)$")   # one version of one object, as the state machine names it
+
+def s3_source(uri: str) -> tuple[str, list[str], str | None]:
+    "`s3://bucket/<key>[?versionId=<id>]` -> bucket, the key's spellings to try (percent-decoded first), version id or None."
+    m = VERSIONED.match(uri)
+    base, version = (m[1], unquote(m[2]) or None) if m else (uri, None)
+    bucket, key = core.parse_s3_uri(base)
+    spellings = [unquote(key)] + ([unquote_plus(key)] if "+" in key else []) + [key]
+    return bucket, list(dict.fromkeys(spellings)), version
+
 # %% ../nbs/00_ingest.ipynb #7a5e6948
+def _head(client, bucket: str, key: str, version: str | None) -> dict | None:
+    "The head of `key` (at `version` when given), or None when there is no such object or version."
+    from botocore.exceptions import ClientError
+    try: return client.head_object(Bucket=bucket, Key=key, **({"VersionId": version} if version else {}))
+    except ClientError as e:
+        code = e.response.get("Error", {}).get("Code")
+        if code in ("404", "NoSuchKey", "NotFound", "NoSuchVersion"): return None
+        if version and code in ("400", "InvalidArgument"): return None   # AWS's answer to a malformed version id
+        raise
+
+def find_object(client, bucket: str, keys: list[str], version: str | None = None) -> str | None:
+    "The first of `keys` that exists (with `version`, when given), or None."
+    return next((k for k in keys if _head(client, bucket, k, version) is not None), None)
+
+def _download(client, bucket: str, keys: list[str], version: str | None, path: Path, settings: Settings | None) -> bool:
+    "Download the first existing of `keys` (exactly `version`, when given) to `path`; False when none exists."
+    try:
+        key = find_object(client, bucket, keys, version)
+        if key is not None: client.download_file(bucket, key, str(path), ExtraArgs={"VersionId": version} if version else None)
+    except Exception as e:
+        raise RawDataError(f"s3://{bucket}/{keys[0]}{f'?versionId={version}' if version else ''}: cannot download "
+                           f"({core.describe(e, settings)})") from e
+    return key is not None
+
+# %% ../nbs/00_ingest.ipynb #2f8e6b35
 def fetch_s3(uri: str, dest: Path, settings: Settings | None = None) -> Path:
-    "Download `train.csv`/`test.csv` under an s3:// prefix (or one .csv object, as train.csv) into `dest`."
-    client, (bucket, key) = core.s3_client(settings), core.parse_s3_uri(uri)
-    if key.endswith(".csv"): wanted = {key: TRAIN_FILE}
-    else:
-        prefix = key.rstrip("/") + "/" if key else ""
-        wanted = {prefix + TRAIN_FILE: TRAIN_FILE, prefix + TEST_FILE: TEST_FILE}
-    for k, name in wanted.items():
-        if name == TEST_FILE and core.object_exists(client, bucket, k) is None: continue
-        try: client.download_file(bucket, k, str(dest / name))
-        except Exception as e: raise RawDataError(f"s3://{bucket}/{k}: cannot download ({core.describe(e, settings)})") from e
+    "Download one .csv object (as train.csv; exactly its `?versionId=` when given), or `train.csv`/`test.csv` under an s3:// prefix."
+    client, (bucket, keys, version) = core.s3_client(settings), s3_source(uri)
+    if keys[0].endswith(".csv"):
+        if _download(client, bucket, keys, version, dest / TRAIN_FILE, settings): return dest
+        if version: raise RawDataError(f"{uri}: version {version} of s3://{bucket}/{keys[0]} not found "
+                                       "(a wrong id, or a version deleted or expired by the bucket's lifecycle rule)")
+        raise RawDataError(f"s3://{bucket}/{keys[0]}: cannot download (no such object)")
+    if version: raise RawDataError(f"{uri}: a versionId names one object: give the .csv key, not a prefix")
+    prefix = keys[0].rstrip("/") + "/" if keys[0] else ""
+    if not _download(client, bucket, [prefix + TRAIN_FILE], None, dest / TRAIN_FILE, settings):
+        raise RawDataError(f"s3://{bucket}/{prefix}{TRAIN_FILE}: cannot download (no such object)")
+    _download(client, bucket, [prefix + TEST_FILE], None, dest / TEST_FILE, settings)   # optional
     return dest
 
 # %% ../nbs/00_ingest.ipynb #b7fba655

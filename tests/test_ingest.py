@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, make_raw_rows
-from credit_score.ingest import RawDataError, ingest, resolve_source, validate_raw
+from credit_score.ingest import RawDataError, ingest, resolve_source, s3_source, validate_raw
 
 
 def snapshot(folder: Path) -> dict:
@@ -153,3 +153,20 @@ def test_reingesting_the_same_data_is_byte_identical(raw_folder, raw_dir):
     before = snapshot(raw_dir)
     ingest(str(raw_folder), raw_dir, upload=False)
     assert snapshot(raw_dir) == before, "same data, same source: same bytes (DVC sees no new version)"
+
+
+@pytest.mark.parametrize("uri, expected", [
+    ("s3://b/raw/incoming/x.csv", ("b", ["raw/incoming/x.csv"], None)),
+    ("s3://b/raw/incoming/new%20data.csv?versionId=3/L4kqtJl.x_Y", ("b", ["raw/incoming/new data.csv", "raw/incoming/new%20data.csv"], "3/L4kqtJl.x_Y")),
+    ("s3://b/raw/incoming/new+data.csv?versionId=v", ("b", ["raw/incoming/new+data.csv", "raw/incoming/new data.csv"], "v")),
+    ("s3://b/raw/incoming/a%2Bb.csv?versionId=null", ("b", ["raw/incoming/a+b.csv", "raw/incoming/a%2Bb.csv"], "null")),
+    ("s3://b/raw/100%.csv", ("b", ["raw/100%.csv"], None)),
+    ("s3://b/raw/incoming/?versionId=", ("b", ["raw/incoming/"], None)),
+])
+def test_s3_source_splits_off_the_version_and_decodes_the_key(uri, expected):
+    assert s3_source(uri) == expected
+
+
+def test_a_version_of_a_prefix_is_refused(tmp_path):
+    with pytest.raises(RawDataError, match=r"s3://b/raw/\?versionId=v1: a versionId names one object"):
+        ingest("s3://b/raw/?versionId=v1", tmp_path / "raw", upload=False)

@@ -5,12 +5,13 @@ import shutil
 import subprocess
 import uuid
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import pytest
 
 from conftest import OFFLINE, make_raw_rows
 from credit_score.core import StorageError, upload_new
-from credit_score.ingest import ingest, sha256_file
+from credit_score.ingest import RawDataError, ingest, sha256_file
 
 pytestmark = pytest.mark.services
 
@@ -57,6 +58,42 @@ def test_ingest_from_an_s3_prefix_and_from_one_object(s3, settings, tmp_path):
         manifest = ingest(uri, out, upload=False, settings=settings)
         assert manifest["files"]["train.csv"]["sha256"] == sha256_file(local)
         assert (out / "train.csv").read_bytes() == local.read_bytes()
+
+
+def _put_twice(s3, bucket: str, key: str, tmp_path: Path) -> tuple[list[str], list[Path]]:
+    "Upload two different CSVs under `key`; return their version ids and local files, first upload first."
+    versions, files = [], []
+    for i, rows in enumerate((make_raw_rows(3, 2, seed=1), make_raw_rows(5, 2, seed=2))):
+        files.append(tmp_path / f"upload{i}.csv")
+        rows.to_csv(files[-1], index=False)
+        versions.append(s3.put_object(Bucket=bucket, Key=key, Body=files[-1].read_bytes())["VersionId"])
+    return versions, files
+
+
+@pytest.mark.parametrize("encode", [quote, quote_plus], ids=["percent-encoded", "space-as-plus"])
+def test_ingest_reads_the_exact_version_of_an_encoded_key(s3, settings, tmp_path, encode):
+    "As the state machine names an upload: s3://bucket/<encoded key>?versionId=<id>, and the key was overwritten since."
+    key = f"tests/{uuid.uuid4().hex}/raw/incoming/new data (1).csv"
+    (first, latest), (first_file, latest_file) = _put_twice(s3, settings.s3_bucket, key, tmp_path)
+    uri = f"s3://{settings.s3_bucket}/{encode(key, safe='/')}?versionId={first}"
+    assert " " not in uri and "(" not in uri
+    manifest = ingest(uri, tmp_path / "raw", upload=False, settings=settings)
+    assert manifest["source"] == uri
+    assert manifest["files"]["train.csv"]["sha256"] == sha256_file(first_file) != sha256_file(latest_file)
+    assert manifest["files"]["train.csv"]["rows"] == 6                     # the first upload's rows, not the latest's 10
+    assert (tmp_path / "raw/train.csv").read_bytes() == first_file.read_bytes()
+    plain = ingest(f"s3://{settings.s3_bucket}/{quote(key)}", tmp_path / "latest", upload=False, settings=settings)
+    assert plain["files"]["train.csv"]["sha256"] == sha256_file(latest_file)   # without a version: the latest
+
+
+def test_a_missing_version_is_a_clear_error(s3, settings, tmp_path):
+    key = f"tests/{uuid.uuid4().hex}/new data.csv"
+    _put_twice(s3, settings.s3_bucket, key, tmp_path)
+    uri = f"s3://{settings.s3_bucket}/{quote(key)}?versionId=0123456789abcdef"
+    with pytest.raises(RawDataError) as e:
+        ingest(uri, tmp_path / "raw", upload=False, settings=settings)
+    assert str(e.value).startswith(f"{uri}: version 0123456789abcdef of s3://{settings.s3_bucket}/{key} not found")
+    assert not (tmp_path / "raw").exists()
 
 
 def test_a_missing_s3_object_is_a_clear_error(settings, tmp_path):
