@@ -38,8 +38,9 @@ run: setup pipeline serve ## THE MAIN JOB: set up, start services, run the pipel
 test: ## THE TEST COMMAND: set up, start services, bring the pipeline up to date, run all tests, stop services
 	bash scripts/test.sh
 
-lock: ## re-resolve requirements.lock after changing the pins in settings.ini
+lock: ## re-resolve requirements.lock (dev) and requirements.runtime.lock (jobs image) after changing the pins in settings.ini
 	uv pip compile setup.py --extra dev --python-version 3.11 -o requirements.lock --quiet
+	uv pip compile setup.py --python-version 3.11 -c requirements.lock -o requirements.runtime.lock --quiet
 
 export: ## export the notebooks into the credit_score package (nbdev_export), then clean them
 	$(ENV) nbdev_export

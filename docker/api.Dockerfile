@@ -2,10 +2,13 @@
 # The API image: FastAPI served by uvicorn, nothing else.
 # Build from the repo root:  docker build -f docker/api.Dockerfile -t credit-score-api .
 # Only the API's runtime dependencies (docker/api.requirements.in) are installed, at the versions
-# of requirements.lock; no notebooks, no pipeline tools, no compiler, no uv in the final image.
+# of requirements.lock; no notebooks, no pipeline tools, no MLflow client, no compiler, no uv in the final image.
+# Base: the official python:3.11-slim-bookworm (Debian 12, like the development machines). The tests build
+# on a local stand-in of it (scripts/containers.sh standins) because no image registry is reachable there;
+# the python path below works on both (the official image's /usr/local/bin, the stand-in's links there).
 
 # ---- build stage: resolve and install into /opt/venv with uv ----
-FROM python:3.11-slim AS build
+FROM python:3.11-slim-bookworm AS build
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_NO_CACHE=1 \
@@ -14,19 +17,22 @@ RUN pip install --no-cache-dir uv==0.13.8 \
     && uv venv --python /usr/local/bin/python3.11 /opt/venv
 WORKDIR /src
 # Dependencies first (their layer is reused while only the code changes).
-COPY requirements.lock docker/api.requirements.in ./
-RUN uv pip install --python /opt/venv/bin/python -c requirements.lock -r api.requirements.in
+COPY requirements.lock docker/api.requirements.in docker/slim-venv.sh ./
+RUN uv pip install --python /opt/venv/bin/python -c requirements.lock -r api.requirements.in \
+    && sh slim-venv.sh /opt/venv
 # Then the package itself, without its (pipeline-wide) install_requires.
 COPY setup.py settings.ini pyproject.toml README.md ./
 COPY credit_score/ credit_score/
 RUN uv pip install --python /opt/venv/bin/python --no-deps .
 
 # ---- runtime stage ----
-FROM python:3.11-slim
+FROM python:3.11-slim-bookworm
 LABEL org.opencontainers.image.title="credit-score-api" \
       org.opencontainers.image.description="credit_score prediction API (FastAPI + uvicorn)"
 RUN groupadd --system --gid 10001 app \
-    && useradd --system --uid 10001 --gid app --home-dir /app --no-create-home --shell /usr/sbin/nologin app
+    && useradd --system --uid 10001 --gid app --home-dir /app --no-create-home --shell /usr/sbin/nologin app \
+    && mkdir -p /app/models \
+    && chown app:app /app /app/models
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
@@ -34,7 +40,6 @@ ENV PATH=/opt/venv/bin:$PATH \
     APP_ENV=production
 WORKDIR /app
 # models/ is where the offline fallback (models/model.json + model.pkl) is mounted read-only.
-RUN mkdir -p /app/models && chown -R app:app /app
 USER 10001:10001
 EXPOSE 8000
 # slim images have no curl: probe /health with the standard library.

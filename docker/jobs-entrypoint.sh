@@ -6,10 +6,12 @@
 #   S3_ENDPOINT_URL      S3 endpoint (MinIO locally); empty on AWS
 #   PARAMS_OVERRIDE      JSON merged into params.yaml before the command, e.g.
 #                        {"ingest": {"source": "s3://bucket/raw/incoming/x.csv"}}
-#   PIPELINE_STATE_URI   s3://bucket/prefix/ of a multi-step run (Step Functions): dvc.lock and
-#                        params.yaml are restored from there first (with `dvc pull` of what they
-#                        name), and after a successful command `dvc push` runs and both are saved
-#                        back, so the next step, in a fresh container, continues from this one.
+#   PIPELINE_STATE_URI   s3://bucket/prefix/ of a multi-step run (Step Functions): dvc.lock, params.yaml
+#                        and every `cache: false` output (run record, metrics, decision, executed
+#                        notebooks) are restored from there first, with `dvc pull` of the data they
+#                        name; after a successful command `dvc push` runs and all of them are saved
+#                        back, so the next step, in a fresh container, continues from this one
+#                        (docker/pipeline_state.py).
 # Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY from the environment, or the task role on AWS.
 set -euo pipefail
 cd /app
@@ -24,28 +26,9 @@ for remote in raw processed models; do
   fi
 done
 
-state() {  # restore|save: copy dvc.lock and params.yaml from/to $PIPELINE_STATE_URI
-  python - "$1" <<'PY'
-import os, sys
-import boto3
-from botocore.exceptions import ClientError
-from credit_score.core import parse_s3_uri
-bucket, prefix = parse_s3_uri(os.environ["PIPELINE_STATE_URI"])
-prefix = prefix.rstrip("/") + "/"
-s3 = boto3.client("s3", endpoint_url=os.environ.get("S3_ENDPOINT_URL") or None)
-for name in ("dvc.lock", "params.yaml"):
-    if sys.argv[1] == "save":
-        if os.path.exists(name): s3.upload_file(name, bucket, prefix + name)
-        continue
-    try: s3.download_file(bucket, prefix + name, name); print(f"state: restored {name}")
-    except ClientError as e:
-        if e.response["Error"]["Code"] not in ("404", "NoSuchKey"): raise
-PY
-}
-
 if [ -n "${PIPELINE_STATE_URI:-}" ]; then
-  state restore
-  dvc pull --allow-missing --quiet || true   # outputs of earlier steps; a first step has none
+  python docker/pipeline_state.py restore
+  dvc pull --allow-missing --quiet   # data of earlier steps; a first step finds none of its own (allowed)
 fi
 
 if [ -n "${PARAMS_OVERRIDE:-}" ]; then
@@ -61,7 +44,7 @@ print("params.yaml: merged PARAMS_OVERRIDE")
 PY
 fi
 
-[ $# -gt 0 ] || set -- dvc repro
+[ $# -gt 0 ] || set -- dvc repro register
 # Long-running services (mlflow, watcher, app) and single commands: exec, so signals reach them.
 [ -n "${PIPELINE_STATE_URI:-}" ] || exec "$@"
 set +e
@@ -70,6 +53,6 @@ rc=$?
 set -e
 if [ $rc -eq 0 ] && [ -n "${PIPELINE_STATE_URI:-}" ]; then
   dvc push --quiet
-  state save
+  python docker/pipeline_state.py save
 fi
 exit $rc

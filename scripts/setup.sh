@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Set up everything the project needs on a fresh Debian machine; safe to run again (idempotent).
-#   - system packages: redis-server (rate-limit storage), chromium + chromium-driver (browser tests)
+#   - system packages: redis-server (rate-limit storage), chromium + chromium-driver (browser tests),
+#     podman + runc + uidmap + mmdebstrap + the CNI dnsname plugin (images, compose, the per-step chain)
 #   - uv, then .venv with the exact versions of requirements.lock (bytecode compiled)
-#   - the package itself, editable; .env with fresh random secrets; DVC's local credentials
+#   - the package itself, editable; .env with fresh random secrets and the app's API key; DVC's local credentials
 set -euo pipefail
 cd "$(dirname "$0")/.."
 UV_VERSION=0.13.8
-APT_PACKAGES=(redis-server chromium chromium-driver curl git)
+APT_PACKAGES=(redis-server chromium chromium-driver curl git
+              podman runc uidmap mmdebstrap golang-github-containernetworking-plugin-dnsname)
 
 step() { printf '\n== %s\n' "$*"; }
 
@@ -41,6 +43,21 @@ pathlib.Path(".env").write_text(text)
 PY
   chmod 600 .env
 fi
+
+# The app's key: where API_KEY is empty, a new key goes into API_KEY and its hash into API_KEYS, so the app
+# (local or in compose) can call the API from its first start. Values already set are never changed.
+.venv/bin/python - <<'PY'
+import pathlib, re
+from credit_score.api import new_key
+env = pathlib.Path(".env"); text = env.read_text()
+if not re.search(r"(?m)^API_KEY=[ \t]*\S", text):
+    key, entry = new_key("streamlit-app")
+    text = re.sub(r"(?m)^API_KEY=.*$", lambda m: f"API_KEY={key}", text) if re.search(r"(?m)^API_KEY=", text) else text + f"\nAPI_KEY={key}\n"
+    text = re.sub(r"(?m)^API_KEYS=[ \t]*(\S*)", lambda m: "API_KEYS=" + ",".join(filter(None, [m[1], entry])), text) \
+        if re.search(r"(?m)^API_KEYS=", text) else text + f"API_KEYS={entry}\n"
+    env.write_text(text)
+    print("== .env: made the app's API key (API_KEY) and added its hash to API_KEYS")
+PY
 
 step "DVC credentials (.dvc/config.local, git-ignored)"
 .venv/bin/python - <<'PY'

