@@ -1,5 +1,6 @@
 """Register: the promotion gate both ways, model.json and the sha256 (fast), and the whole stage against the real
-MLflow registry under a throwaway registered model name (marked services): never the real `credit-score`."""
+MLflow registry under a throwaway registered model name and the real S3 server in a throwaway bucket (marked services):
+never the real `credit-score` model or bucket."""
 import hashlib
 import json
 import pickle
@@ -11,7 +12,10 @@ from mlflow import MlflowClient
 
 from credit_score.evaluate import download_model, sha256_bytes
 from credit_score.ingest import FEATURE_COLUMNS, LABEL
-from credit_score.register import ALIAS, current_champion, decide, model_json, register, write_model_files
+import credit_score.register as reg
+from credit_score.core import StorageError
+from credit_score.register import (ALIAS, POINTER_KEY, champion_pointer, current_champion, decide, model_json, read_pointer,
+                                   register, write_model_files)
 from credit_score.train import StageDataError, demo_frame, make_estimator, make_pipeline_for
 from train_helpers import demo_split, log_demo_model
 
@@ -67,6 +71,32 @@ def registry(settings):
     except Exception: pass
 
 
+def drop_bucket(s3, bucket: str) -> None:
+    "Delete every version and delete marker in `bucket`, then the bucket."
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        for v in page.get("Versions", []) + page.get("DeleteMarkers", []):
+            s3.delete_object(Bucket=bucket, Key=v["Key"], VersionId=v["VersionId"])
+    s3.delete_bucket(Bucket=bucket)
+
+
+@pytest.fixture
+def bucket(settings, s3):
+    "Settings on a throwaway versioned bucket, so the champion pointer of a test never reaches the real bucket."
+    name = f"credit-score-test-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=name)
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    yield settings.model_copy(update={"s3_bucket": name})
+    drop_bucket(s3, name)
+
+
+def _object(s3, bucket: str, key: str) -> bytes:
+    return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def _versions(s3, bucket: str, key: str) -> int:
+    return len([v for v in s3.list_object_versions(Bucket=bucket, Prefix=key).get("Versions", []) if v["Key"] == key])
+
+
 @pytest.fixture
 def runs(tmp_path, settings):
     "Two logged runs on the same demo data: a good monotone model and a much weaker one."
@@ -77,10 +107,10 @@ def runs(tmp_path, settings):
 
 
 @pytest.mark.services
-def test_champion_moves_only_when_beaten(tmp_path, settings, registry, runs):
+def test_champion_moves_only_when_beaten(tmp_path, settings, registry, runs, bucket, s3):
     name, client = registry
     models, decision = tmp_path / "models", tmp_path / "register.json"
-    first = register(runs["good"], runs["holdout"], GATE, models, decision, settings, name=name,
+    first = register(runs["good"], runs["holdout"], GATE, models, decision, bucket, name=name,
                      train_path=runs["holdout"].parent / "train.parquet")
     assert first["decision"] == "promoted" and first["champion_after"] == first["candidate"]["version"]
     champ = current_champion(client, name)
@@ -99,49 +129,88 @@ def test_champion_moves_only_when_beaten(tmp_path, settings, registry, runs):
     assert set(info["reference"]) == set(FEATURE_COLUMNS) - {"ID", "Customer_ID", "Month", "Name", "SSN"}
     assert json.loads(champ.tags["reference"]) == info["reference"] and isinstance(info["reference"]["Age"], float)
     good_bytes = (models / "model.pkl").read_bytes()
+    # the bucket: the same two files under models/champion/<version>/, and the pointer to them
+    pointer = read_pointer(settings=bucket)
+    assert pointer == champion_pointer(info) and set(pointer) == {"name", "version", "sha256", "model_key", "meta_key", "promoted_at"}
+    assert pointer["model_key"] == f"models/champion/{champ.version}/model.pkl" and pointer["sha256"] == champ.tags["sha256"]
+    assert _object(s3, bucket.s3_bucket, pointer["model_key"]) == good_bytes
+    assert _object(s3, bucket.s3_bucket, pointer["meta_key"]) == (models / "model.json").read_bytes()
+    assert pointer["promoted_at"] == info["promoted_at"] == champ.tags["promoted_at"]
 
     # a weaker candidate is registered and tagged, but the champion stays, and the files stay the champion's
-    second = register(runs["weak"], runs["holdout"], GATE, models, decision, settings, name=name)
+    second = register(runs["weak"], runs["holdout"], GATE, models, decision, bucket, name=name)
     assert second["decision"] == "kept" and ("below the floor" in second["reason"] or "does not beat" in second["reason"])
     assert json.loads(decision.read_text()) == second
     assert current_champion(client, name).version == champ.version
     assert (models / "model.pkl").read_bytes() == good_bytes
     weak_version = client.get_model_version(name, str(second["candidate"]["version"]))
     assert weak_version.tags["gate"] == "not promoted" and weak_version.tags["gate_reason"] == second["reason"]
+    assert read_pointer(settings=bucket) == pointer                               # the bucket still serves the champion
+    assert not s3.list_objects_v2(Bucket=bucket.s3_bucket, Prefix=f"models/champion/{second['candidate']['version']}/").get("KeyCount")
 
-    # rerunning the stage for the champion's run registers nothing new
-    again = register(runs["good"], runs["holdout"], GATE, models, decision, settings, name=name)
+    # rerunning the stage for the champion's run registers nothing new, and writes no new pointer version
+    again = register(runs["good"], runs["holdout"], GATE, models, decision, bucket, name=name)
     assert again["decision"] == "kept" and "already the champion" in again["reason"]
     assert again["candidate"]["version"] == first["candidate"]["version"]
     assert len(client.search_model_versions(f"name='{name}'")) == 2
+    assert _versions(s3, bucket.s3_bucket, POINTER_KEY) == 1 and _versions(s3, bucket.s3_bucket, pointer["model_key"]) == 1
 
 
 @pytest.mark.services
-def test_a_failed_stage_never_moves_the_champion(tmp_path, settings, registry, runs):
+def test_pointer_follows_the_alias_and_is_repaired_when_missing(tmp_path, registry, runs, bucket, s3, monkeypatch):
+    "The pointer is written after the alias moved; a run that failed to write it, or a new bucket, gets it on the next run."
+    name, client = registry
+    models, decision = tmp_path / "models", tmp_path / "register.json"
+    real_write = reg.write_pointer
+    def failing_write(pointer, settings=None):
+        assert current_champion(client, name) is not None, "the pointer was written before the alias moved"
+        raise StorageError("S3 at test is unreachable (EndpointConnectionError)")
+    monkeypatch.setattr(reg, "write_pointer", failing_write)
+    with pytest.raises(StorageError, match="unreachable"):
+        register(runs["good"], runs["holdout"], GATE, models, decision, bucket, name=name)
+    champ = current_champion(client, name)                    # the alias moved, the pointer did not
+    assert champ is not None and read_pointer(settings=bucket) is None
+    assert _object(s3, bucket.s3_bucket, f"models/champion/{champ.version}/model.pkl") == (models / "model.pkl").read_bytes()
+
+    monkeypatch.setattr(reg, "write_pointer", real_write)     # the next run keeps the champion and writes its pointer
+    kept = register(runs["weak"], runs["holdout"], GATE, models, decision, bucket, name=name)
+    assert kept["decision"] == "kept" and kept["champion_after"] == int(champ.version)
+    pointer = read_pointer(settings=bucket)
+    assert pointer["version"] == int(champ.version) and pointer["sha256"] == champ.tags["sha256"]
+
+    s3.delete_object(Bucket=bucket.s3_bucket, Key=POINTER_KEY)   # a pointer lost (or a bucket without one) comes back too
+    register(runs["weak"], runs["holdout"], GATE, models, decision, bucket, name=name)
+    assert read_pointer(settings=bucket) == pointer
+
+
+@pytest.mark.services
+def test_a_failed_stage_never_moves_the_champion(tmp_path, registry, runs, bucket):
     name, client = registry
     blocker = tmp_path / "models"
     blocker.write_text("a file where the models folder should be")   # writing the model files will fail
     with pytest.raises(Exception):
-        register(runs["good"], runs["holdout"], GATE, blocker, tmp_path / "register.json", settings, name=name)
+        register(runs["good"], runs["holdout"], GATE, blocker, tmp_path / "register.json", bucket, name=name)
     assert current_champion(client, name) is None, "the alias moved although the stage failed"
+    assert read_pointer(settings=bucket) is None
 
 
 @pytest.mark.services
-def test_no_champion_below_the_floor(tmp_path, settings, registry, runs):
+def test_no_champion_below_the_floor(tmp_path, registry, runs, bucket):
     name, client = registry
     with pytest.raises(StageDataError, match="register: no champion to serve: macro-F1 .* below the floor 0.9900"):
         register(runs["weak"], runs["holdout"], {"min_macro_f1": 0.99, "min_gain": 0.0}, tmp_path / "models",
-                 tmp_path / "register.json", settings, name=name)
+                 tmp_path / "register.json", bucket, name=name)
     assert json.loads((tmp_path / "register.json").read_text())["decision"] == "kept"
     assert current_champion(client, name) is None
     assert not (tmp_path / "models" / "model.pkl").exists()
+    assert read_pointer(settings=bucket) is None
 
 
 @pytest.mark.services
-def test_unknown_run_id(tmp_path, settings, registry, runs):
+def test_unknown_run_id(tmp_path, registry, runs, bucket):
     name, _ = registry
     rec = json.loads(runs["good"].read_text())
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({**rec, "run_id": "f" * 32, "model_uri": f"runs:/{'f' * 32}/model"}))
     with pytest.raises(StageDataError, match="register: cannot fetch runs:/f+/model"):
-        register(bad, runs["holdout"], GATE, tmp_path / "models", tmp_path / "register.json", settings, name=name)
+        register(bad, runs["holdout"], GATE, tmp_path / "models", tmp_path / "register.json", bucket, name=name)
