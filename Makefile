@@ -3,7 +3,7 @@ SHELL := /bin/bash
 ENV := scripts/env.sh
 
 .DEFAULT_GOAL := help
-.PHONY: help reliability bench e2e watch lock setup services-up services-down status pipeline serve serve-down stop run test export check-nbs clean-nbs lab
+.PHONY: help images containers-up containers-down reliability bench e2e watch lock setup services-up services-down status pipeline serve serve-down stop run test export check-nbs clean-nbs lab
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -58,6 +58,16 @@ watch: services-up ## retrain and redeploy on new raw files under s3://<bucket>/
 	$(ENV) credit-score-watch --repo .services/watch-repo --state .services/watch/state.json \
 	  --audit .services/watch/audit.jsonl
 
+images: ## build the API, jobs, MLflow and S3 images with podman (base images pulled, or stand-ins built here)
+	bash scripts/containers.sh build
+	bash scripts/containers.sh sizes
+
+containers-up: ## the whole stack in containers (compose.yaml with podman-compose), waits until healthy
+	bash scripts/containers.sh up
+
+containers-down: ## stop the compose stack (volumes kept; scripts/containers.sh down --volumes drops them)
+	bash scripts/containers.sh down
+
 reliability: services-up ## the full reliability suite: load, fuzzing, faults, security (reports/reliability.md)
 	$(ENV) python scripts/reliability.py
 
@@ -67,4 +77,4 @@ bench: services-up ## benchmarks: pipeline stages (offline and 100k rows), model
 	$(ENV) python scripts/bench_api.py
 
 lab: ## JupyterLab on the notebooks (loopback only)
-	$(ENV) jupyter lab --ip=127.0.0.1 --notebook-dir=nbs
+	$(ENV) jupyter lab --ip=127.0.0.1 --notebook-dir=nbs $$([ "$$(id -u)" = 0 ] && echo --allow-root)

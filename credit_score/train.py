@@ -11,7 +11,6 @@ __all__ = ['ORDER', 'PACKED_MAX_ROWS', 'KINDS', 'EXPERIMENT', 'StageDataError', 
 
 # %% ../nbs/03_train.ipynb #2b59e977
 import json
-import subprocess
 import time
 from pathlib import Path
 
@@ -278,10 +277,12 @@ def data_version(manifest: Path | str, lock: Path | str, processed: str = "data/
 
 def git_state(root: Path | None = None) -> dict:
     "The commit checked out and whether tracked files (outside pipeline outputs) differ from it."
-    git = lambda *a: subprocess.run(["git", *a], cwd=root or project_root(), capture_output=True, text=True)
-    head = git("rev-parse", "HEAD")
-    dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!dvc.lock", ":!reports")
-    return {"git_commit": head.stdout.strip() if head.returncode == 0 else "unknown", "git_dirty": bool(dirty.stdout.strip())}
+    import pygit2  # libgit2, already there for DVC: the jobs image needs no git executable
+    try: repo = pygit2.Repository(str(root or project_root()))
+    except pygit2.GitError: return {"git_commit": "unknown", "git_dirty": False}
+    changed = [path for path, flags in repo.status(untracked_files="no").items()
+               if not flags & pygit2.GIT_STATUS_IGNORED and path != "dvc.lock" and not path.startswith("reports/")]
+    return {"git_commit": str(repo.head.target), "git_dirty": bool(changed)}
 
 # %% ../nbs/03_train.ipynb #b6eb40c5
 EXPERIMENT = "credit-score"

@@ -79,13 +79,14 @@ sizes() {
   printf '%-26s %8s\n' "base ($PYTHON_BASE)" "$base"
 }
 
-compose() { "$COMPOSE" --podman-run-args="--runtime runc" "$@"; }
+PROJECT=${COMPOSE_PROJECT_NAME:-credit-score}
+compose() { "$COMPOSE" -p "$PROJECT" "$@"; }
 
 # Wait until every long-running service reports healthy (one-shot services must have exited 0).
 wait_healthy() {
   local deadline=$((SECONDS + ${1:-300})) bad
   while :; do
-    bad=$(podman ps -a --filter "label=io.podman.compose.project=${COMPOSE_PROJECT_NAME:-credit-score}" \
+    bad=$(podman ps -a --filter "label=io.podman.compose.project=$PROJECT" \
             --format '{{.Names}} {{.Status}}' | grep -vE '\(healthy\)|Exited \(0\)' || true)
     [ -z "$bad" ] && return 0
     if grep -qE 'Exited \([1-9]' <<<"$bad"; then echo "a service failed:" >&2; echo "$bad" >&2; return 1; fi
@@ -95,7 +96,7 @@ wait_healthy() {
 }
 
 status() {
-  podman ps -a --filter "label=io.podman.compose.project=${COMPOSE_PROJECT_NAME:-credit-score}" \
+  podman ps -a --filter "label=io.podman.compose.project=$PROJECT" \
     --format 'table {{.Names}}\t{{.Status}}\t{{.Ports}}'
 }
 
