@@ -500,6 +500,115 @@ def test_hot_swap_under_load_fails_no_request(model_dir, creds, registry):
     assert {v for _, v in results} == {"1", "2"}
 
 
+class StandInS3:
+    "Objects in a dict, answered like S3's get_object; `error`, when set, is raised by every call."
+    def __init__(self):
+        self.objects, self.error, self.gets = {}, None, []
+    def get_object(self, Bucket, Key):
+        from botocore.exceptions import ClientError
+        self.gets.append(Key)
+        if self.error: raise self.error
+        if Key not in self.objects:
+            raise ClientError({"Error": {"Code": "NoSuchKey"}, "ResponseMetadata": {"HTTPStatusCode": 404}}, "GetObject")
+        return {"Body": io.BytesIO(self.objects[Key])}
+    def publish(self, model_dir, version: int, **changes) -> dict:
+        "model_dir's files under models/champion/<version>/, then the pointer (with `changes` applied to it)."
+        meta = {**json.loads((model_dir / "model.json").read_text()), "version": version}
+        folder = f"models/champion/{version}/"
+        self.objects[folder + "model.pkl"] = (model_dir / "model.pkl").read_bytes()
+        self.objects[folder + "model.json"] = json.dumps(meta).encode()
+        pointer = {"name": "credit-score", "version": version, "sha256": meta["sha256"], "model_key": folder + "model.pkl",
+                   "meta_key": folder + "model.json", "promoted_at": "2026-01-01T00:00:00+00:00", **changes}
+        self.objects[api.POINTER_KEY] = json.dumps(pointer).encode()
+        return pointer
+
+
+def _s3_state(model_dir, creds, bucket: StandInS3, monkeypatch):
+    "An app in MODEL_SOURCE=s3 reading `bucket`; any call to the MLflow registry fails the test."
+    monkeypatch.setattr(api, "_registry_get", lambda *a, **k: pytest.fail("MODEL_SOURCE=s3 called the MLflow registry"))
+    monkeypatch.setattr(api, "champion", lambda *a, **k: pytest.fail("MODEL_SOURCE=s3 asked MLflow for the champion"))
+    s = settings(model_dir, creds[1], model_source="s3", s3_bucket="demo")
+    state = ModelState(s)
+    state.s3 = bucket
+    app = create_app(s, state)
+    return app, TestClient(app, raise_server_exceptions=False), state
+
+
+def test_s3_source_without_a_pointer_is_not_ready_and_says_why(model_dir, creds, monkeypatch):
+    app, c, state = _s3_state(model_dir, creds, StandInS3(), monkeypatch)
+    with c:
+        assert c.get("/health").json() == {"status": "ok"}
+        r = c.get("/ready")
+        assert r.status_code == 503 and r.json()["registry"] == "no champion"
+        assert "no champion pointer at s3://demo/models/champion/champion.json (NoSuchKey): no champion promoted yet" in r.json()["detail"]
+        assert c.post("/predict", json=EXAMPLE, headers=H(creds)).status_code == 503
+
+
+@pytest.mark.parametrize("pointer, msg", [(b"[1, 2]", "is not a JSON object"), (b"{", "is not a JSON object"),
+                                          (b'{"version": 4, "sha256": ""}', "lacks sha256, model_key, meta_key")])
+def test_s3_source_with_an_unusable_pointer_is_not_ready(model_dir, creds, monkeypatch, pointer, msg):
+    bucket = StandInS3()
+    bucket.objects[api.POINTER_KEY] = pointer
+    app, c, state = _s3_state(model_dir, creds, bucket, monkeypatch)
+    with c:
+        r = c.get("/ready")
+        assert r.status_code == 503 and msg in r.json()["detail"]
+
+
+def test_s3_source_serves_swaps_refuses_and_survives_an_outage(model_dir, creds, fitted, tmp_path, monkeypatch, caplog):
+    bucket = StandInS3()
+    first = bucket.publish(model_dir, 3)
+    app, c, state = _s3_state(model_dir, creds, bucket, monkeypatch)
+    with c, caplog.at_level(logging.ERROR, logger="credit_score.api"):
+        assert c.get("/ready").json() == {"status": "ready", "model_version": "3", "source": "s3", "registry": "ok", "detail": None}
+        m = c.get("/model", headers=H(creds)).json()
+        assert (m["version"], m["sha256"], m["source"], m["model_file"]) == ("3", first["sha256"], "s3", "s3://demo/models/champion/3/model.pkl")
+        gets = len(bucket.gets)
+        state.refresh()                                          # unchanged: one GET of the pointer, no download
+        assert bucket.gets[gets:] == [api.POINTER_KEY]
+        # a pointer whose sha256 does not match its file: refused, once, and the old model stays
+        other = tmp_path / "other"
+        save_model_dir(fitted[1], other, version="4")
+        bucket.publish(other, 4)
+        bucket.objects["models/champion/4/model.pkl"] += b"\0"
+        state.refresh(); state.refresh()
+        r = c.get("/ready").json()
+        assert (r["status"], r["model_version"]) == ("ready", "3") and "refused" in r["detail"] and "does not match" in r["detail"]
+        assert c.post("/predict", json=EXAMPLE, headers=H(creds)).json()["model_version"] == "3"
+        assert sum("MODEL REFUSED s3://demo/models/champion/4/model.pkl" in m for m in caplog.messages) == 1
+        # a model.json that describes another model than the pointer: refused too
+        bucket.publish(other, 5, sha256="e" * 64)
+        state.refresh()
+        assert "describes version 5" in c.get("/ready").json()["detail"] and state.bundle.version == "3"
+        # S3 unreachable: keep serving, degraded, and say why
+        from botocore.exceptions import EndpointConnectionError
+        bucket.error = EndpointConnectionError(endpoint_url="http://s3.test")
+        state.refresh()
+        r = c.get("/ready").json()
+        assert (r["status"], r["model_version"], r["registry"]) == ("degraded", "3", "unreachable")
+        assert "unreachable (EndpointConnectionError): serving the model loaded before" in r["detail"]
+        assert c.post("/predict", json=EXAMPLE, headers=H(creds)).json()["model_version"] == "3"
+        # back, with a good new version: swapped
+        bucket.error = None
+        save_model_dir(fitted[1], other, version="6")
+        bucket.publish(other, 6)
+        state.refresh()
+        assert c.get("/ready").json() == {"status": "ready", "model_version": "6", "source": "s3", "registry": "ok", "detail": None}
+        assert c.post("/predict", json=EXAMPLE, headers=H(creds)).json()["model_version"] == "6"
+
+
+def test_s3_errors_other_than_403_404_mean_unreachable(model_dir, creds):
+    from botocore.exceptions import ClientError
+    bucket, s = StandInS3(), settings(model_dir, creds[1], model_source="s3", s3_bucket="demo")
+    for status, code in ((403, "AccessDenied"), (404, "NoSuchBucket")):
+        bucket.error = ClientError({"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "GetObject")
+        with pytest.raises(LookupError, match=f"no champion pointer at s3://demo/models/champion/champion.json \\({code}\\)"):
+            api.s3_champion(s, bucket)
+    bucket.error = ClientError({"Error": {"Code": "SlowDown"}, "ResponseMetadata": {"HTTPStatusCode": 503}}, "GetObject")
+    with pytest.raises(api.RegistryUnavailable, match="answered SlowDown"):
+        api.s3_champion(s, bucket)
+
+
 # --- OpenAPI, CLI, import ------------------------------------------------------------------------------
 
 def test_openapi_documents_everything(client):

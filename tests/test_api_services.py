@@ -1,9 +1,12 @@
-"""The API against the real local services: the MLflow registry (verified load, refusal, alias hot swap) and
-Redis-backed limits that hold exactly across 2 uvicorn workers."""
+"""The API against the real local services: the MLflow registry (verified load, refusal, alias hot swap), the champion
+pointer in the real S3 server (MODEL_SOURCE=s3, in a throwaway bucket) and Redis-backed limits that hold exactly across
+2 uvicorn workers."""
 import json
 import logging
 import os
 import re
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -16,9 +19,10 @@ from fastapi.testclient import TestClient
 
 import credit_score.api as api
 from credit_score.api import EXAMPLE, create_app
-from credit_score.core import Settings
+from credit_score.core import Settings, s3_client
+from credit_score.register import POINTER_KEY, upload_champion, write_pointer
 
-from api_helpers import free_port, keys, reference_row, settings, start_uvicorn, stop, wait_ready
+from api_helpers import ROOT, TESTS, free_port, keys, reference_row, settings, start_uvicorn, stop, wait_ready
 from synthetic_model import build_pipeline, register, save_model_dir
 
 pytestmark = pytest.mark.services
@@ -104,6 +108,94 @@ def test_alias_move_is_picked_up_by_the_poller_without_a_failed_request(tmp_path
     assert app.state.model_state.bundle.version == second["version"]
     assert {code for code, _ in results} == {200}
     assert {first["version"], second["version"]} <= {v for _, v in results}
+
+
+# ---- MODEL_SOURCE=s3: the pointer 05_register writes, in the real S3 server ----------------------------------------
+
+@pytest.fixture
+def bucket():
+    "A throwaway versioned bucket (never the project's), emptied and deleted afterwards; its name."
+    client, name = s3_client(Settings()), f"credit-score-apitest-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(Bucket=name)
+    client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    yield name
+    for page in client.get_paginator("list_object_versions").paginate(Bucket=name):
+        for v in page.get("Versions", []) + page.get("DeleteMarkers", []):
+            client.delete_object(Bucket=name, Key=v["Key"], VersionId=v["VersionId"])
+    client.delete_bucket(Bucket=name)
+
+
+def publish(model, version: int, bucket: str, folder: Path, tamper: bool = False) -> dict:
+    "Publish `model` as champion `version` the way 05_register does (files, then pointer); `tamper`: other bytes than the pointer's sha256."
+    info = save_model_dir(model, folder / str(version), version=version, reference=reference_row())
+    s = Settings(s3_bucket=bucket)
+    pointer = upload_champion(folder / str(version), info, settings=s)
+    if tamper: s3_client(s).put_object(Bucket=bucket, Key=pointer["model_key"], Body=(folder / str(version) / "model.pkl").read_bytes() + b"\0")
+    write_pointer(pointer, settings=s)
+    return pointer
+
+
+def s3_settings(tmp_path, creds, bucket: str, **kw):
+    "MODEL_SOURCE=s3 on `bucket` of the local S3 server, with a tracking URI where nothing listens."
+    base = Settings()
+    return settings(tmp_path, creds[1], model_source="s3", s3_bucket=bucket, s3_endpoint_url=base.s3_endpoint_url,
+                    aws_access_key_id=base.aws_access_key_id, aws_secret_access_key=base.aws_secret_access_key,
+                    mlflow_tracking_uri=f"http://127.0.0.1:{free_port()}", **kw)
+
+
+def test_serves_the_bucket_champion_and_follows_the_pointer(tmp_path, creds, models, bucket, monkeypatch):
+    monkeypatch.setattr(api, "_registry_get", lambda *a, **k: pytest.fail("MODEL_SOURCE=s3 called the MLflow registry"))
+    app = create_app(s3_settings(tmp_path, creds, bucket, model_poll_seconds=0.3))
+    with TestClient(app) as c:
+        assert c.get("/health").json() == {"status": "ok"}                   # before any champion exists
+        r = c.get("/ready")
+        assert r.status_code == 503 and r.json()["registry"] == "no champion"
+        assert f"no champion pointer at s3://{bucket}/{POINTER_KEY} (NoSuchKey): no champion promoted yet" in r.json()["detail"]
+
+        first = publish(models[0], 1, bucket, tmp_path / "pub")
+        deadline = time.time() + 30
+        while c.get("/ready").status_code != 200 and time.time() < deadline: time.sleep(0.1)
+        assert c.get("/ready").json() == {"status": "ready", "model_version": "1", "source": "s3", "registry": "ok", "detail": None}
+        m = c.get("/model", headers={"X-API-Key": creds[0]["app"]}).json()
+        assert (m["version"], m["sha256"], m["model_file"]) == ("1", first["sha256"], f"s3://{bucket}/models/champion/1/model.pkl")
+        assert c.post("/predict", json=EXAMPLE, headers={"X-API-Key": creds[0]["app"]}).json()["model_version"] == "1"
+
+        second = publish(models[1], 2, bucket, tmp_path / "pub")             # the pointer moves: the poller swaps
+        while app.state.model_state.bundle.version != "2" and time.time() < deadline + 30: time.sleep(0.1)
+        assert app.state.model_state.bundle.meta["sha256"] == second["sha256"] != first["sha256"]
+        assert c.post("/predict", json=EXAMPLE, headers={"X-API-Key": creds[0]["app"]}).json()["model_version"] == "2"
+
+
+def test_a_pointer_that_does_not_match_its_file_is_refused_and_an_outage_keeps_the_model(tmp_path, creds, models, bucket, caplog):
+    publish(models[0], 1, bucket, tmp_path / "pub")
+    app = create_app(s3_settings(tmp_path, creds, bucket))
+    state = app.state.model_state
+    with TestClient(app) as c, caplog.at_level(logging.ERROR, logger="credit_score.api"):
+        assert c.get("/ready").json()["model_version"] == "1"
+        publish(models[1], 2, bucket, tmp_path / "pub", tamper=True)
+        state.refresh()
+        r = c.get("/ready").json()
+        assert (r["status"], r["model_version"]) == ("ready", "1") and "refused" in r["detail"] and "does not match" in r["detail"]
+        assert c.post("/predict", json=EXAMPLE, headers={"X-API-Key": creds[0]["app"]}).json()["model_version"] == "1"
+        assert any(f"MODEL REFUSED s3://{bucket}/models/champion/2/model.pkl" in m for m in caplog.messages)
+
+        state.s3 = s3_client(Settings(s3_endpoint_url=f"http://127.0.0.1:{free_port()}"))   # S3 gone
+        state.refresh()
+        r = c.get("/ready").json()
+        assert (r["status"], r["model_version"], r["registry"]) == ("degraded", "1", "unreachable") and "unreachable" in r["detail"]
+        assert c.post("/predict", json=EXAMPLE, headers={"X-API-Key": creds[0]["app"]}).json()["model_version"] == "1"
+
+
+def test_s3_source_never_imports_mlflow(tmp_path, creds, models, bucket):
+    "A fresh process serving from the bucket: the model loads, and mlflow is not among its modules."
+    publish(models[0], 1, bucket, tmp_path / "pub")
+    code = ("import sys; from credit_score.api import ApiSettings, ModelState; "
+            "state = ModelState(ApiSettings(model_source='s3')); state.refresh(); "
+            "assert state.bundle is not None and state.bundle.source == 's3', state.problem; "
+            "assert not [m for m in sys.modules if m.split('.')[0] == 'mlflow'], 'mlflow imported'")
+    env = {**os.environ, "PYTHONPATH": str(TESTS), "S3_BUCKET": bucket, "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
 
 
 LOG_CONFIG = {"version": 1, "disable_existing_loggers": False,
