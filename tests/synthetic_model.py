@@ -1,6 +1,6 @@
 """A small *real* sklearn model with the serving contract of the credit-score champion, for API tests and benchmarks.
 
-The contract (nbs/CONTRACTS.md): an sklearn Pipeline ("features" -> "model") that takes a DataFrame of the raw
+The serving contract (checked by credit_score.api.check_model): an sklearn Pipeline ("features" -> "model") that takes a DataFrame of the raw
 Kaggle feature columns as text (`23_`, `22 Years and 1 Months`, `_______`), has predict_proba and
 classes_ == ['Good', 'Poor', 'Standard'], saved as models/model.pkl + models/model.json.
 When credit_score.preprocess exists, `build_pipeline()` uses its real `build_features()`; until then (or with
