@@ -6,7 +6,7 @@ ROOT=$PWD
 STATE=$ROOT/.services
 VENV=$ROOT/.venv/bin
 [ -f .env ] || { echo "no .env: run 'make setup' first" >&2; exit 1; }
-set -a; . ./.env; set +a
+caller_env=$(export -p); set -a; . ./.env; set +a; eval "$caller_env"   # the caller's environment wins over .env, as in pydantic-settings
 
 port_of() { sed -E 's#^[a-z]+://[^:/]+:([0-9]+).*#\1#;t;s#.*#80#' <<<"$1"; }   # scheme://host:PORT[/x] -> PORT
 pid_alive() { [ -f "$STATE/$1.pid" ] && kill -0 "$(cat "$STATE/$1.pid")" 2>/dev/null; }
