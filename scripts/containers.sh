@@ -5,7 +5,8 @@
 #             where no registry is reachable (the development machines), build local stand-ins for them
 #             from Debian packages (mmdebstrap), tagged with the official names
 #   build     build the four images of the project (api, jobs, mlflow, s3) from docker/*.Dockerfile
-#   up        standins + build, then `podman-compose up -d` and wait until every service is healthy
+#   up        standins + build, then the services of compose.yaml started in dependency order, each layer
+#             healthy (one-shots exited 0) before the next: podman 4.3 ignores depends_on conditions
 #   down      stop and remove the stack's containers (volumes are kept; `down --volumes` drops them)
 #   status    the stack's containers and their health
 #   sizes     each image's size and what it adds on top of its base, in MB
@@ -82,15 +83,44 @@ sizes() {
 PROJECT=${COMPOSE_PROJECT_NAME:-credit-score}
 compose() { "$COMPOSE" -p "$PROJECT" "$@"; }
 
-# Wait until every long-running service reports healthy (one-shot services must have exited 0).
-wait_healthy() {
-  local deadline=$((SECONDS + ${1:-300})) bad
+# The services of compose.yaml (those without a profile) in start order: one line per layer, each layer
+# depending only on the ones before. podman 4.3 ignores depends_on conditions and runs health checks from
+# systemd timers (absent in containers and CI), so `up` starts layer by layer and runs the checks itself.
+layers() {
+  "$ROOT/.venv/bin/python" - <<'PY'
+import yaml
+services = {n: s for n, s in yaml.safe_load(open("compose.yaml"))["services"].items() if not s.get("profiles")}
+done = set()
+while len(done) < len(services):
+    layer = sorted(n for n, s in services.items() if n not in done and set(s.get("depends_on") or {}) <= done)
+    if not layer: raise SystemExit(f"compose.yaml: a depends_on cycle among {sorted(set(services) - done)}")
+    print(" ".join(layer)); done |= set(layer)
+PY
+}
+
+one_shot() { [ "$(podman inspect --format '{{.HostConfig.RestartPolicy.Name}}' "$1")" = no ]; }
+
+# Wait until the containers of SERVICES are healthy (one-shot ones: exited 0); fail with their logs otherwise.
+wait_ready() {
+  local deadline=$((SECONDS + ${UP_TIMEOUT:-300})) service c state pending
   while :; do
-    bad=$(podman ps -a --filter "label=io.podman.compose.project=$PROJECT" \
-            --format '{{.Names}} {{.Status}}' | grep -vE '\(healthy\)|Exited \(0\)' || true)
-    [ -z "$bad" ] && return 0
-    if grep -qE 'Exited \([1-9]' <<<"$bad"; then echo "a service failed:" >&2; echo "$bad" >&2; return 1; fi
-    if [ $SECONDS -ge $deadline ]; then echo "not healthy in time:" >&2; echo "$bad" >&2; return 1; fi
+    pending=()
+    for service in "$@"; do
+      c=$(podman ps -a --filter "label=io.podman.compose.project=$PROJECT" --filter "label=com.docker.compose.service=$service" --format '{{.Names}}' | head -1)
+      state=$(podman inspect --format '{{.State.Status}} {{.State.ExitCode}}' "$c")
+      if one_shot "$c"; then
+        [ "$state" = "exited 0" ] && continue
+        if [[ $state == exited* ]]; then echo "$service failed ($state):" >&2; podman logs --tail 30 "$c" >&2; return 1; fi
+      elif [[ $state == running* ]] && podman healthcheck run "$c" >/dev/null 2>&1; then continue
+      fi
+      pending+=("$service")
+    done
+    [ ${#pending[@]} -eq 0 ] && return 0
+    if [ $SECONDS -ge $deadline ]; then
+      echo "not ready in time: ${pending[*]}" >&2
+      for service in "${pending[@]}"; do podman logs --tail 30 "$(podman ps -a --filter "label=com.docker.compose.service=$service" --filter "label=io.podman.compose.project=$PROJECT" --format '{{.Names}}' | head -1)" >&2; done
+      return 1
+    fi
     sleep 2
   done
 }
@@ -108,8 +138,11 @@ case "${1:-}" in
     [ -f .env ] || { echo "no .env: run 'make setup' first" >&2; exit 1; }
     build
     t0=$SECONDS
-    compose up -d >/dev/null
-    wait_healthy "${UP_TIMEOUT:-300}"
+    # fd 3: podman reads standard input, which would swallow the remaining layers
+    while read -r -a layer <&3; do
+      compose up -d --no-deps "${layer[@]}" </dev/null >/dev/null 2>&1 || { compose up -d --no-deps "${layer[@]}" </dev/null; exit 1; }
+      wait_ready "${layer[@]}" </dev/null
+    done 3< <(layers)
     echo "compose stack healthy in $((SECONDS - t0))s"; status ;;
   down) shift; compose down "$@" >/dev/null 2>&1 || true; echo "compose stack down" ;;
   status) status ;;
