@@ -99,6 +99,10 @@ PY
 }
 
 one_shot() { [ "$(podman inspect --format '{{.HostConfig.RestartPolicy.Name}}' "$1")" = no ]; }
+container_of() {  # SERVICE: the name of its container in this compose project
+  podman ps -a --filter "label=io.podman.compose.project=$PROJECT" --filter "label=com.docker.compose.service=$1" \
+    --format '{{.Names}}' | head -1
+}
 
 # Wait until the containers of SERVICES are healthy (one-shot ones: exited 0); fail with their logs otherwise.
 wait_ready() {
@@ -106,7 +110,7 @@ wait_ready() {
   while :; do
     pending=()
     for service in "$@"; do
-      c=$(podman ps -a --filter "label=io.podman.compose.project=$PROJECT" --filter "label=com.docker.compose.service=$service" --format '{{.Names}}' | head -1)
+      c=$(container_of "$service")
       state=$(podman inspect --format '{{.State.Status}} {{.State.ExitCode}}' "$c")
       if one_shot "$c"; then
         [ "$state" = "exited 0" ] && continue
@@ -118,7 +122,7 @@ wait_ready() {
     [ ${#pending[@]} -eq 0 ] && return 0
     if [ $SECONDS -ge $deadline ]; then
       echo "not ready in time: ${pending[*]}" >&2
-      for service in "${pending[@]}"; do podman logs --tail 30 "$(podman ps -a --filter "label=com.docker.compose.service=$service" --filter "label=io.podman.compose.project=$PROJECT" --format '{{.Names}}' | head -1)" >&2; done
+      for service in "${pending[@]}"; do echo "--- $service" >&2; podman logs --tail 30 "$(container_of "$service")" >&2; done
       return 1
     fi
     sleep 2
