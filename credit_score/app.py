@@ -23,7 +23,7 @@ import streamlit as st
 
 # Absolute imports only: `streamlit run` executes this file as a script, outside the package,
 # where the relative imports nbdev writes for `from credit_score.x import y` fail.
-import credit_score.ingest as ingest
+import credit_score.contract as contract
 
 # %% ../nbs/07_app.ipynb #6715a4ad
 DEFAULT_API_URL = "http://127.0.0.1:8000"
@@ -68,7 +68,7 @@ def field_errors(detail, most: int = 5) -> str:
     if not isinstance(detail, list): return str(detail)
     def where(loc):
         parts = [p for p in loc if p not in ("body", "query", "file")]
-        field = next((i for i, p in enumerate(parts) if p in ingest.RAW_COLUMNS), None)
+        field = next((i for i, p in enumerate(parts) if p in contract.RAW_COLUMNS), None)
         if field is not None: parts = parts[:field + 1]  # drop pydantic's union-member tags after the field
         return " ".join(f"row {p + 1}" if isinstance(p, int) else str(p) for p in parts) or "request"
     found: dict[str, list[str]] = {}  # location -> messages, in order
@@ -143,20 +143,12 @@ TYPICAL_APPLICANT = {  # medians / modes of the August rows of the offline train
     "Credit_Utilization_Ratio": 32.34, "Credit_History_Age": "18 Years and 8 Months",
     "Payment_of_Min_Amount": "Yes", "Total_EMI_per_month": 72.69, "Amount_invested_monthly": 134.88,
     "Payment_Behaviour": "Low_spent_Small_value_payments", "Monthly_Balance": 339.37}
-IDENTITY_COLUMNS = ("ID", "Customer_ID", "Month", "Name", "SSN")  # optional for the API, not features
+IDENTITY_COLUMNS = contract.IDENTITY   # optional for the API, not features
 
 # %% ../nbs/07_app.ipynb #59443cab
-CHOICES = {
-    "Occupation": ("Accountant", "Architect", "Developer", "Doctor", "Engineer", "Entrepreneur", "Journalist",
-                   "Lawyer", "Manager", "Mechanic", "Media_Manager", "Musician", "Scientist", "Teacher", "Writer"),
-    "Credit_Mix": ("Good", "Standard", "Bad"),
-    "Payment_of_Min_Amount": ("Yes", "No"),
-    "Payment_Behaviour": ("Low_spent_Small_value_payments", "Low_spent_Medium_value_payments",
-                          "Low_spent_Large_value_payments", "High_spent_Small_value_payments",
-                          "High_spent_Medium_value_payments", "High_spent_Large_value_payments"),
-}
-LOAN_TYPES = ("Auto Loan", "Credit-Builder Loan", "Debt Consolidation Loan", "Home Equity Loan", "Mortgage Loan",
-              "Payday Loan", "Personal Loan", "Student Loan", "Not Specified")
+CHOICES = {c: tuple(values[::-1]) if c == "Credit_Mix" else values   # best first in the form
+           for c, values in contract.CATEGORIES.items()}
+LOAN_TYPES = contract.LOAN_TYPES
 HELP = {
     "Age": "Age in years. Typical: 34 (half the applicants are 25-43).",
     "Occupation": "The applicant's occupation, as recorded by the bank.",
@@ -181,7 +173,7 @@ HELP = {
     "Payment_Behaviour": "Spending level (low/high) and size of payments (small/medium/large).",
     "Monthly_Balance": "Balance left on the account at the end of the month, in currency units (may be negative).",
 }
-FORM_FIELDS = tuple(c for c in ingest.FEATURE_COLUMNS if c not in IDENTITY_COLUMNS)
+FORM_FIELDS = tuple(c for c in contract.FEATURE_COLUMNS if c not in IDENTITY_COLUMNS)
 
 # %% ../nbs/07_app.ipynb #a4e12d43
 def loan_text(loans: list[str]) -> str:
@@ -208,7 +200,7 @@ HIGHLIGHT, MUTED = "#d62728", "#9fb6cd"  # predicted class vs the others
 def probability_frame(pred: dict) -> pd.DataFrame:
     "One row per class (Good, Standard, Poor first), with its probability and bar colour."
     probs = pred["probabilities"]
-    order = [c for c in ingest.LABELS if c in probs] + sorted(set(probs) - set(ingest.LABELS))
+    order = [c for c in contract.LABELS if c in probs] + sorted(set(probs) - set(contract.LABELS))
     return pd.DataFrame({"class": order, "probability": [float(probs[c]) for c in order],
                          "colour": [HIGHLIGHT if c == pred.get("credit_score") else MUTED for c in order]})
 
@@ -253,7 +245,7 @@ def scored_frame(df: pd.DataFrame, batch: dict) -> pd.DataFrame:
     if len(preds) != len(df): raise ApiError(f"The API returned {len(preds)} predictions for {len(df)} rows.")
     out = df.copy()
     out["predicted_credit_score"] = [p["credit_score"] for p in preds]
-    for c in ingest.LABELS: out[f"p_{c}"] = [round(float(p["probabilities"].get(c, 0.0)), 4) for p in preds]
+    for c in contract.LABELS: out[f"p_{c}"] = [round(float(p["probabilities"].get(c, 0.0)), 4) for p in preds]
     out["model_version"] = [str(p.get("model_version") or batch.get("model_version") or "") for p in preds]
     return out
 
@@ -367,7 +359,7 @@ def batch_tab(cfg: ApiConfig) -> None:
         name, scored = st.session_state["scored"]
         st.success(f"Scored {len(scored):,} rows: " + ", ".join(
             f"{k} {v:,}" for k, v in scored["predicted_credit_score"].value_counts().items()))
-        added = ["predicted_credit_score", *[f"p_{c}" for c in ingest.LABELS], "model_version"]
+        added = ["predicted_credit_score", *[f"p_{c}" for c in contract.LABELS], "model_version"]
         first = [c for c in ("ID", "Customer_ID") if c in scored] + added  # the answer first in the preview
         st.dataframe(scored.head(50), hide_index=True, column_order=first + [c for c in scored if c not in first])
         if len(scored) > 50: st.caption(f"First 50 of {len(scored):,} rows; the download has them all.")

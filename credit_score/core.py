@@ -5,10 +5,11 @@
 # %% auto #0
 __all__ = ['PLACEHOLDER', 'PREFIXES', 'EXECUTED_DIR', 'project_root', 'Settings', 'StorageError', 's3_client', 'parse_s3_uri',
            'describe', 'ensure_bucket', 'object_exists', 'upload_new', 'parse_params', 'run_notebook', 'run_stage',
-           'bucket', 'main']
+           'bucket', 'main', 'sha256_file']
 
 # %% ../nbs/core.ipynb #57267e07
 import argparse
+import hashlib
 import sys
 from pathlib import Path
 from typing import Literal
@@ -167,3 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     bk.add_argument("action", choices=["ensure", "check"])
     args = ap.parse_args(argv)
     return run_stage(args.notebook, args.p, args.executed_dir) if args.command == "stage" else bucket(args.action)
+
+# %% ../nbs/core.ipynb #b8fbf901
+def sha256_file(path: Path | str) -> str:
+    "Hex sha256 of a file, read in 1 MiB blocks."
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
+    return h.hexdigest()
