@@ -13,12 +13,12 @@ against that baseline, and the 100k dataset against the offline one.
     scripts/env.sh python scripts/bench_pipeline.py            # writes reports/bench/pipeline.{json,md}
     scripts/env.sh python scripts/bench_pipeline.py --rows 20000 --skip-large
 """
+
 import argparse
 import json
 import os
 import platform
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,12 +32,14 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 OFFLINE = ROOT / "../shared/data/credit-score-classification"
-SKIP_STAGES = {"e2e"}           # the end-to-end proof is not a data stage
+SKIP_STAGES = {"e2e"}  # the end-to-end proof is not a data stage
 MOVED = ("data/", "reports/", "models/")
 
 # Run a command, then print the peak resident memory of all its (waited-for) descendants, in KB.
-RUSAGE_WRAPPER = ("import resource, subprocess, sys; rc = subprocess.call(sys.argv[1:]); "
-                  "print('MAXRSS', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(rc)")
+RUSAGE_WRAPPER = (
+    "import resource, subprocess, sys; rc = subprocess.call(sys.argv[1:]); "
+    "print('MAXRSS', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(rc)"
+)
 
 
 def stage_commands(scratch: Path) -> list[tuple[str, list[str]]]:
@@ -47,12 +49,14 @@ def stage_commands(scratch: Path) -> list[tuple[str, list[str]]]:
 
     def value(match):
         v = params
-        for k in match[1].split("."): v = v[k]
+        for k in match[1].split("."):
+            v = v[k]
         return str(v).lower() if isinstance(v, bool) else str(v)
 
     out = []
     for name, stage in stages.items():
-        if name in SKIP_STAGES: continue
+        if name in SKIP_STAGES:
+            continue
         cmd = re.sub(r"\$\{([^}]+)\}", value, " ".join(stage["cmd"].split())).split()
         cmd = [str(scratch / a) if a.startswith(MOVED) else a for a in cmd]
         out.append((name, cmd + ["--executed-dir", str(scratch / "executed")]))
@@ -62,17 +66,18 @@ def stage_commands(scratch: Path) -> list[tuple[str, list[str]]]:
 def set_param(cmd: list[str], name: str, value: str) -> list[str]:
     "Replace the value of `-p name ...` in a stage command."
     i = [j for j in range(len(cmd) - 2) if cmd[j] == "-p" and cmd[j + 1] == name]
-    if not i: raise ValueError(f"no parameter {name!r} in {' '.join(cmd)}")
-    return cmd[:i[0] + 2] + [value] + cmd[i[0] + 3:]
+    if not i:
+        raise ValueError(f"no parameter {name!r} in {' '.join(cmd)}")
+    return cmd[: i[0] + 2] + [value] + cmd[i[0] + 3 :]
 
 
 def measure(cmd: list[str], env: dict) -> dict:
     "Wall seconds and peak RSS (MB) of `cmd` and its descendants; raises with the stage's own message."
     t0 = time.perf_counter()
-    result = subprocess.run([sys.executable, "-c", RUSAGE_WRAPPER, *cmd], cwd=ROOT, env=env,
-                            capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-c", RUSAGE_WRAPPER, *cmd], cwd=ROOT, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - t0
-    if result.returncode != 0: raise RuntimeError(result.stderr.strip().splitlines()[-3:])
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr.strip().splitlines()[-3:])
     kb = int(re.search(r"MAXRSS (\d+)", result.stderr)[1])
     return {"seconds": round(seconds, 2), "peak_mb": round(kb / 1024, 1)}
 
@@ -87,9 +92,10 @@ def resample_customers(train: pd.DataFrame, rows: int, seed: int = 0) -> pd.Data
         g["Customer_ID"] = f"CUS_r{copy:06x}"
         parts.append(g)
         total += len(g)
-        if total >= rows: break
+        if total >= rows:
+            break
     out = pd.concat(parts, ignore_index=True)
-    out["ID"] = [f"0x{0x100000 + k:x}" for k in range(len(out))]   # IDs stay unique
+    out["ID"] = [f"0x{0x100000 + k:x}" for k in range(len(out))]  # IDs stay unique
     return out
 
 
@@ -111,29 +117,40 @@ def run_dataset(label: str, source: Path, scratch: Path, env: dict) -> dict:
         results[name] = measure(cmd, env)
         total += results[name]["seconds"]
         print(f" {results[name]['seconds']} s, {results[name]['peak_mb']} MB", flush=True)
-    return {"stages": results, "total_seconds": round(total, 2),
-            "peak_mb": max(r["peak_mb"] for r in results.values())}
+    return {"stages": results, "total_seconds": round(total, 2), "peak_mb": max(r["peak_mb"] for r in results.values())}
 
 
 def report_md(figures: dict) -> str:
-    lines = ["# Pipeline benchmark", "", f"Machine: {figures['machine']}. Command: `{figures['command']}`.", "",
-             f"Baseline (the stage runner on an empty notebook): {figures['baseline']['seconds']} s, "
-             f"{figures['baseline']['peak_mb']} MB.", ""]
+    lines = [
+        "# Pipeline benchmark",
+        "",
+        f"Machine: {figures['machine']}. Command: `{figures['command']}`.",
+        "",
+        f"Baseline (the stage runner on an empty notebook): {figures['baseline']['seconds']} s, "
+        f"{figures['baseline']['peak_mb']} MB.",
+        "",
+    ]
     sets = list(figures["datasets"])
-    lines += ["| stage | " + " | ".join(f"{s} s | {s} MB | {s} x baseline" for s in sets)
-              + (" | 100k / offline time |" if len(sets) > 1 else " |"),
-              "|---" * (1 + 3 * len(sets) + (1 if len(sets) > 1 else 0)) + "|"]
+    lines += [
+        "| stage | "
+        + " | ".join(f"{s} s | {s} MB | {s} x baseline" for s in sets)
+        + (" | 100k / offline time |" if len(sets) > 1 else " |"),
+        "|---" * (1 + 3 * len(sets) + (1 if len(sets) > 1 else 0)) + "|",
+    ]
     for stage in figures["datasets"][sets[0]]["stages"]:
         cells = []
         for s in sets:
             r = figures["datasets"][s]["stages"][stage]
             cells += [str(r["seconds"]), str(r["peak_mb"]), f"{r['vs_baseline']:.1f}"]
-        if len(sets) > 1: cells.append(f"{figures['scaling'][stage]:.2f}")
+        if len(sets) > 1:
+            cells.append(f"{figures['scaling'][stage]:.2f}")
         lines.append(f"| {stage} | " + " | ".join(cells) + " |")
     for s in sets:
         d = figures["datasets"][s]
-        lines.append(f"\n**{s}** ({d['rows']:,} rows, {d['customers']:,} customers): full pipeline "
-                     f"{d['total_seconds']} s, peak {d['peak_mb']} MB.")
+        lines.append(
+            f"\n**{s}** ({d['rows']:,} rows, {d['customers']:,} customers): full pipeline "
+            f"{d['total_seconds']} s, peak {d['peak_mb']} MB."
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -147,9 +164,12 @@ def main(argv=None) -> int:
         sys.exit(f"the offline data is not at {OFFLINE}: this benchmark measures on it")
 
     env = {**os.environ, "MODEL_NAME": f"credit-score-bench-{uuid.uuid4().hex[:8]}"}  # never the real champion
-    figures = {"machine": f"{platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}",
-               "command": "scripts/env.sh python scripts/bench_pipeline.py " + " ".join(argv or sys.argv[1:]),
-               "model_name": env["MODEL_NAME"], "datasets": {}}
+    figures = {
+        "machine": f"{platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}",
+        "command": "scripts/env.sh python scripts/bench_pipeline.py " + " ".join(argv or sys.argv[1:]),
+        "model_name": env["MODEL_NAME"],
+        "datasets": {},
+    }
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         tmp = Path(tmp)
         print("baseline: the stage runner on an empty notebook")
@@ -157,7 +177,8 @@ def main(argv=None) -> int:
         figures["baseline"] = measure(["credit-score", "stage", str(nb), "--executed-dir", str(tmp / "executed")], env)
         sources = {"offline": OFFLINE.resolve()}
         if not args.skip_large:
-            big = tmp / "large"; big.mkdir()
+            big = tmp / "large"
+            big.mkdir()
             train = pd.read_csv(OFFLINE / "train.csv", dtype=str, keep_default_na=False)
             resample_customers(train, args.rows).to_csv(big / "train.csv", index=False)
             sources[f"resampled {args.rows // 1000}k"] = big
@@ -167,7 +188,8 @@ def main(argv=None) -> int:
             print(f"{label}: {len(rows):,} rows")
             d = run_dataset(label, source, scratch, env)
             d.update(rows=len(rows), customers=int(rows["Customer_ID"].nunique()))
-            for r in d["stages"].values(): r["vs_baseline"] = round(r["seconds"] / figures["baseline"]["seconds"], 2)
+            for r in d["stages"].values():
+                r["vs_baseline"] = round(r["seconds"] / figures["baseline"]["seconds"], 2)
             figures["datasets"][label] = d
     if len(figures["datasets"]) > 1:
         small, large = figures["datasets"].values()

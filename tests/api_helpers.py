@@ -1,4 +1,5 @@
 """Helpers shared by the API tests and scripts/bench_api.py: a fitted contract model, settings, free ports, uvicorn."""
+
 import os
 import socket
 import subprocess
@@ -17,13 +18,30 @@ TESTS = Path(__file__).parent
 
 def reference_row() -> dict:
     "A reference value per feature (what 05_register may ship in model.json): typical training values."
-    return {"Age": "33", "Occupation": "Lawyer", "Annual_Income": "37000", "Monthly_Inhand_Salary": "3100",
-            "Num_Bank_Accounts": "5", "Num_Credit_Card": "5", "Interest_Rate": "13", "Num_of_Loan": "3",
-            "Type_of_Loan": "Not Specified", "Delay_from_due_date": "20", "Num_of_Delayed_Payment": "13",
-            "Changed_Credit_Limit": "9.4", "Num_Credit_Inquiries": "5", "Credit_Mix": "Standard",
-            "Outstanding_Debt": "1400", "Credit_Utilization_Ratio": "32", "Credit_History_Age": "18 Years and 3 Months",
-            "Payment_of_Min_Amount": "Yes", "Total_EMI_per_month": "70", "Amount_invested_monthly": "130",
-            "Payment_Behaviour": "Low_spent_Small_value_payments", "Monthly_Balance": "330"}
+    return {
+        "Age": "33",
+        "Occupation": "Lawyer",
+        "Annual_Income": "37000",
+        "Monthly_Inhand_Salary": "3100",
+        "Num_Bank_Accounts": "5",
+        "Num_Credit_Card": "5",
+        "Interest_Rate": "13",
+        "Num_of_Loan": "3",
+        "Type_of_Loan": "Not Specified",
+        "Delay_from_due_date": "20",
+        "Num_of_Delayed_Payment": "13",
+        "Changed_Credit_Limit": "9.4",
+        "Num_Credit_Inquiries": "5",
+        "Credit_Mix": "Standard",
+        "Outstanding_Debt": "1400",
+        "Credit_Utilization_Ratio": "32",
+        "Credit_History_Age": "18 Years and 3 Months",
+        "Payment_of_Min_Amount": "Yes",
+        "Total_EMI_per_month": "70",
+        "Amount_invested_monthly": "130",
+        "Payment_Behaviour": "Low_spent_Small_value_payments",
+        "Monthly_Balance": "330",
+    }
 
 
 def keys(*names: str) -> tuple[dict, str]:
@@ -34,9 +52,17 @@ def keys(*names: str) -> tuple[dict, str]:
 
 def settings(model_dir: Path, spec: str, **kw) -> ApiSettings:
     "Offline settings: local model, in-memory limits, no poller (override with kw)."
-    base = dict(_env_file=None, api_keys=spec, model_source="local", model_dir=model_dir, model_poll_seconds=0,
-                redis_url=None, mlflow_tracking_uri="http://127.0.0.1:9", rate_limit="1000/minute",
-                batch_rate_limit="1000/minute")
+    base = dict(
+        _env_file=None,
+        api_keys=spec,
+        model_source="local",
+        model_dir=model_dir,
+        model_poll_seconds=0,
+        redis_url=None,
+        mlflow_tracking_uri="http://127.0.0.1:9",
+        rate_limit="1000/minute",
+        batch_rate_limit="1000/minute",
+    )
     return ApiSettings(**{**base, **kw})
 
 
@@ -46,8 +72,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_uvicorn(env: dict, port: int, workers: int = 1, log_config: Path | None = None, app: str = "credit_score.api:create_app",
-                  factory: bool = True, log_file: Path | None = None) -> subprocess.Popen:
+def start_uvicorn(
+    env: dict,
+    port: int,
+    workers: int = 1,
+    log_config: Path | None = None,
+    app: str = "credit_score.api:create_app",
+    factory: bool = True,
+    log_file: Path | None = None,
+) -> subprocess.Popen:
     "Start uvicorn on 127.0.0.1:`port` in its own process group (stop with stop())."
     cmd = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     cmd += ["--factory"] if factory else []
@@ -60,12 +93,15 @@ def start_uvicorn(env: dict, port: int, workers: int = 1, log_config: Path | Non
 def wait_ready(url: str, timeout: float = 60, path: str = "/ready", proc: subprocess.Popen | None = None) -> float:
     "Poll `url+path` until 200; return the seconds it took."
     t0 = time.perf_counter()
-    with httpx.Client(timeout=1) as client:   # one client: a new one per poll costs 30 ms, which would blur the time
+    with httpx.Client(timeout=1) as client:  # one client: a new one per poll costs 30 ms, which would blur the time
         while time.perf_counter() - t0 < timeout:
-            if proc is not None and proc.poll() is not None: raise RuntimeError(f"server exited with {proc.returncode}")
+            if proc is not None and proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}")
             try:
-                if client.get(url + path).status_code == 200: return time.perf_counter() - t0
-            except httpx.HTTPError: pass
+                if client.get(url + path).status_code == 200:
+                    return time.perf_counter() - t0
+            except httpx.HTTPError:
+                pass
             time.sleep(0.02)
     raise TimeoutError(f"{url}{path} not ready after {timeout} s")
 
@@ -74,6 +110,8 @@ def stop(proc: subprocess.Popen) -> None:
     "Stop a process started by start_uvicorn (its whole group: uvicorn's workers too)."
     if proc.poll() is None:
         os.killpg(proc.pid, 15)
-        try: proc.wait(15)
+        try:
+            proc.wait(15)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9); proc.wait(5)
+            os.killpg(proc.pid, 9)
+            proc.wait(5)

@@ -7,6 +7,7 @@ predictions, so the Streamlit app can be tested without a model:
 - more than MAX_BATCH_ROWS rows: 413.
 `serve()` runs it with uvicorn in a thread on a free loopback port and returns its URL.
 """
+
 import csv
 import io
 import socket
@@ -18,9 +19,14 @@ from fastapi import FastAPI, Header, Request, UploadFile
 from fastapi.responses import JSONResponse
 
 GOOD_KEY, LIMITED_KEY, RETRY_AFTER, MAX_BATCH_ROWS = "good-key-for-tests", "limited-key", 42, 5
-MODEL = {"name": "credit-score", "version": "3", "run_id": "0123456789abcdef0123456789abcdef",
-         "data_sha256": "c079c569d44cfdf42e9795b373f4e73b3119b38421e20de50ea316c98bcd1ff7",
-         "git_commit": "6f0bc2c0000000000000000000000000000000", "metrics": {"macro_f1": 0.59}}
+MODEL = {
+    "name": "credit-score",
+    "version": "3",
+    "run_id": "0123456789abcdef0123456789abcdef",
+    "data_sha256": "c079c569d44cfdf42e9795b373f4e73b3119b38421e20de50ea316c98bcd1ff7",
+    "git_commit": "6f0bc2c0000000000000000000000000000000",
+    "metrics": {"macro_f1": 0.59},
+}
 
 
 def _score(row: dict) -> dict:
@@ -28,49 +34,68 @@ def _score(row: dict) -> dict:
     delay = float(str(row.get("Delay_from_due_date") or 0).strip("_") or 0)
     cls = "Good" if delay < 10 else "Standard" if delay < 30 else "Poor"
     probs = {c: (0.7 if c == cls else 0.15) for c in ("Good", "Poor", "Standard")}
-    return {"credit_score": cls, "probabilities": probs, "model_version": MODEL["version"],
-            "reasons": [{"feature": "Delay_from_due_date", "value": delay, "contribution": 0.08},
-                        {"feature": "Credit_Mix", "value": row.get("Credit_Mix"), "contribution": -0.03}]}
+    return {
+        "credit_score": cls,
+        "probabilities": probs,
+        "model_version": MODEL["version"],
+        "reasons": [
+            {"feature": "Delay_from_due_date", "value": delay, "contribution": 0.08},
+            {"feature": "Credit_Mix", "value": row.get("Credit_Mix"), "contribution": -0.03},
+        ],
+    }
 
 
 def _bad_fields(row: dict, where: list) -> list:
     age = str(row.get("Age", "")).strip("_")
-    try: float(age or 0); return []
-    except ValueError: return [{"loc": where + ["Age"], "msg": "Input should be a valid number", "type": "float_parsing"}]
+    try:
+        float(age or 0)
+        return []
+    except ValueError:
+        return [{"loc": where + ["Age"], "msg": "Input should be a valid number", "type": "float_parsing"}]
 
 
 def create_app() -> FastAPI:
     app = FastAPI()
 
     def auth(key):
-        if key is None: return JSONResponse({"detail": "Missing API key (X-API-Key header)"}, 401)
+        if key is None:
+            return JSONResponse({"detail": "Missing API key (X-API-Key header)"}, 401)
         if key == LIMITED_KEY:
             return JSONResponse({"detail": "Rate limit exceeded: 5 per 1 minute"}, 429, headers={"Retry-After": str(RETRY_AFTER)})
-        if key != GOOD_KEY: return JSONResponse({"detail": "Invalid API key"}, 403)
+        if key != GOOD_KEY:
+            return JSONResponse({"detail": "Invalid API key"}, 403)
 
     @app.get("/health")
-    def health(): return {"status": "ok"}
+    def health():
+        return {"status": "ok"}
 
     @app.get("/model")
-    def model(x_api_key: str | None = Header(None)): return auth(x_api_key) or MODEL
+    def model(x_api_key: str | None = Header(None)):
+        return auth(x_api_key) or MODEL
 
     @app.post("/predict")
     async def predict(request: Request, x_api_key: str | None = Header(None)):
-        if (err := auth(x_api_key)): return err
+        if err := auth(x_api_key):
+            return err
         row = await request.json()
-        if (bad := _bad_fields(row, ["body"])): return JSONResponse({"detail": bad}, 422)
+        if bad := _bad_fields(row, ["body"]):
+            return JSONResponse({"detail": bad}, 422)
         return _score(row)
 
     @app.post("/predict/batch")
     async def batch(file: UploadFile, x_api_key: str | None = Header(None)):
-        if (err := auth(x_api_key)): return err
+        if err := auth(x_api_key):
+            return err
         rows = list(csv.DictReader(io.StringIO((await file.read()).decode())))
         if len(rows) > MAX_BATCH_ROWS:
             return JSONResponse({"detail": f"{len(rows)} rows: at most {MAX_BATCH_ROWS} per batch"}, 413)
         bad = [e for i, r in enumerate(rows) for e in _bad_fields(r, ["body", i])]
-        if bad: return JSONResponse({"detail": bad}, 422)
-        preds = [{"row": i, "ID": r.get("ID"), **{k: v for k, v in _score(r).items() if k != "model_version"}}
-                 for i, r in enumerate(rows)]
+        if bad:
+            return JSONResponse({"detail": bad}, 422)
+        preds = [
+            {"row": i, "ID": r.get("ID"), **{k: v for k, v in _score(r).items() if k != "model_version"}}
+            for i, r in enumerate(rows)
+        ]
         return {"model_version": MODEL["version"], "rows": len(rows), "predictions": preds}
 
     return app
@@ -78,7 +103,8 @@ def create_app() -> FastAPI:
 
 def free_port() -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def serve() -> tuple[str, uvicorn.Server]:
@@ -87,6 +113,7 @@ def serve() -> tuple[str, uvicorn.Server]:
     server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
     threading.Thread(target=server.run, daemon=True).start()
     for _ in range(100):
-        if server.started: break
+        if server.started:
+            break
         time.sleep(0.05)
     return f"http://127.0.0.1:{port}", server

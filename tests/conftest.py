@@ -1,4 +1,5 @@
 """Shared fixtures: small raw files in the exact Kaggle schema (dirt included), and the local services."""
+
 import random
 from pathlib import Path
 
@@ -6,18 +7,49 @@ import pandas as pd
 import pytest
 
 from credit_score.core import Settings, project_root, s3_client
-from credit_score.ingest import LABELS, RAW_COLUMNS
+from credit_score.contract import LABELS, RAW_COLUMNS
+from credit_score.contract import MONTHS as CONTRACT_MONTHS
 
 ROOT = project_root(Path(__file__).parent)
 OFFLINE = ROOT / "../shared/data/credit-score-classification"
 
 # One real-looking customer month, with the dataset's dirt: '23_', '_______', '!@9#%8', 'NA', empty cells.
-BASE_ROW = dict(zip(RAW_COLUMNS, [
-    "0x1602", "CUS_0xd40", "January", "Aaron Maashoh", "23_", "821-00-0265", "_______", "19114.12", "",
-    "3", "4", "3", "4", "Auto Loan, Credit-Builder Loan, Personal Loan, and Home Equity Loan", "3", "7", "_",
-    "4.0", "_", "809.98", "26.822619623699016", "NA", "NM", "49.57494921489417", "__10000__", "!@9#%8",
-    "312.49408867943663", "Good"]))
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August")
+BASE_ROW = dict(
+    zip(
+        RAW_COLUMNS,
+        [
+            "0x1602",
+            "CUS_0xd40",
+            "January",
+            "Aaron Maashoh",
+            "23_",
+            "821-00-0265",
+            "_______",
+            "19114.12",
+            "",
+            "3",
+            "4",
+            "3",
+            "4",
+            "Auto Loan, Credit-Builder Loan, Personal Loan, and Home Equity Loan",
+            "3",
+            "7",
+            "_",
+            "4.0",
+            "_",
+            "809.98",
+            "26.822619623699016",
+            "NA",
+            "NM",
+            "49.57494921489417",
+            "__10000__",
+            "!@9#%8",
+            "312.49408867943663",
+            "Good",
+        ],
+    )
+)
+MONTHS = CONTRACT_MONTHS[:8]  # the eight months of Kaggle's train.csv
 
 
 def make_raw_rows(customers: int = 6, months: int = 3, seed: int = 0) -> pd.DataFrame:
@@ -26,11 +58,18 @@ def make_raw_rows(customers: int = 6, months: int = 3, seed: int = 0) -> pd.Data
     rows = []
     for c in range(customers):
         for m in range(months):
-            rows.append({**BASE_ROW, "ID": f"0x{0x1602 + 12 * c + m:x}", "Customer_ID": f"CUS_0x{c + 1:04x}",
-                         "Month": MONTHS[m], "Age": rng.choice(["23_", "34", "-500", "41"]),
-                         "Delay_from_due_date": str(rng.randint(-2, 60)),
-                         "Outstanding_Debt": f"{rng.uniform(10, 4000):.2f}",
-                         "Credit_Score": LABELS[(c + m) % 3]})
+            rows.append(
+                {
+                    **BASE_ROW,
+                    "ID": f"0x{0x1602 + 12 * c + m:x}",
+                    "Customer_ID": f"CUS_0x{c + 1:04x}",
+                    "Month": MONTHS[m],
+                    "Age": rng.choice(["23_", "34", "-500", "41"]),
+                    "Delay_from_due_date": str(rng.randint(-2, 60)),
+                    "Outstanding_Debt": f"{rng.uniform(10, 4000):.2f}",
+                    "Credit_Score": LABELS[(c + m) % 3],
+                }
+            )
     return pd.DataFrame(rows, columns=list(RAW_COLUMNS))
 
 

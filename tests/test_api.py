@@ -3,8 +3,8 @@
 The model is a real sklearn Pipeline (credit_score.preprocess.build_features + gradient boosting) fitted on
 synthetic rows and saved as models/model.pkl + model.json, the way 05_register does.
 """
+
 import asyncio
-import contextlib
 import hashlib
 import io
 import json
@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 
 import credit_score.api as api
 from credit_score.api import EXAMPLE, FEATURES, ApiSettings, ModelState, create_app, hash_key, main
-from credit_score.ingest import FEATURE_COLUMNS, LABEL
+from credit_score.contract import FEATURE_COLUMNS, LABEL
 
 from api_helpers import keys, reference_row, settings
 from synthetic_model import build_pipeline, make_rows, save_model_dir
@@ -52,7 +52,7 @@ def client(model_dir, creds):
     app, c = _client(settings(model_dir, creds[1]))
     with c:
         yield c
-    app.state.limiter.reset()   # limits never leak from one test into the next
+    app.state.limiter.reset()  # limits never leak from one test into the next
 
 
 def H(creds, name="app"):
@@ -61,11 +61,13 @@ def H(creds, name="app"):
 
 def kaggle_csv(n=5, extra_label=True, seed=3) -> bytes:
     df, y = make_rows(n, seed=seed)
-    if extra_label: df[LABEL] = y
+    if extra_label:
+        df[LABEL] = y
     return df.to_csv(index=False).encode()
 
 
 # --- probes ---------------------------------------------------------------------------------
+
 
 def test_health_needs_no_key(client):
     assert client.get("/health").json() == {"status": "ok"}
@@ -90,6 +92,7 @@ def test_not_ready_without_a_model(tmp_path, creds):
 
 # --- /model and /predict --------------------------------------------------------------------------
 
+
 def test_model_lineage(client, creds, model_dir):
     meta = json.loads((model_dir / "model.json").read_text())
     r = client.get("/model", headers=H(creds)).json()
@@ -102,7 +105,7 @@ def test_predict_reply_shape(client, creds):
     r = client.post("/predict", json=EXAMPLE, headers=H(creds))
     assert r.status_code == 200, r.text
     body = r.json()
-    assert api.Prediction.model_validate(body).model_dump() == body          # the documented reply model
+    assert api.Prediction.model_validate(body).model_dump() == body  # the documented reply model
     assert set(body) == {"credit_score", "probabilities", "model_version", "reasons"}
     assert body["credit_score"] in ("Good", "Poor", "Standard") and body["model_version"] == "3"
     assert set(body["probabilities"]) == {"Good", "Poor", "Standard"}
@@ -116,11 +119,12 @@ def test_predict_reply_shape(client, creds):
 def test_the_class_is_the_models_own_predict(client, creds, fitted):
     "The class comes from model.predict (threshold rule of the ordinal model), not the arg-max of the probabilities."
     from credit_score.api import frame, raw_row
+
     rows = [{**EXAMPLE, "Delay_from_due_date": d, "Outstanding_Debt": str(60 * d)} for d in range(0, 60, 2)]
     X = frame([raw_row(r) for r in rows])
     expected = fitted[0].predict(X)
     argmax = fitted[0].classes_[fitted[0].predict_proba(X).argmax(axis=1)]
-    assert (argmax != expected).any()                     # the two rules disagree somewhere in these rows
+    assert (argmax != expected).any()  # the two rules disagree somewhere in these rows
     got = [client.post("/predict", json=r, headers=H(creds)).json()["credit_score"] for r in rows]
     assert got == list(expected)
     batch = client.post("/predict/batch", json=rows, headers=H(creds)).json()["predictions"]
@@ -130,7 +134,9 @@ def test_the_class_is_the_models_own_predict(client, creds, fitted):
 def test_reasons_can_be_skipped(client, creds):
     full = client.post("/predict", json=EXAMPLE, headers=H(creds)).json()
     bare = client.post("/predict?reasons=false", json=EXAMPLE, headers=H(creds)).json()
-    assert bare["reasons"] == [] and {k: v for k, v in bare.items() if k != "reasons"} == {k: v for k, v in full.items() if k != "reasons"}
+    assert bare["reasons"] == [] and {k: v for k, v in bare.items() if k != "reasons"} == {
+        k: v for k, v in full.items() if k != "reasons"
+    }
 
 
 def test_reasons_follow_the_model(client, creds):
@@ -144,9 +150,22 @@ def test_reasons_follow_the_model(client, creds):
 def test_messy_values_are_cleaned_like_training(client, creds):
     "The dataset's dirt is accepted and gives the same answer as the clean spelling."
     clean = client.post("/predict", json={**EXAMPLE, "Age": 23, "Annual_Income": 19114.12}, headers=H(creds)).json()
-    dirty = client.post("/predict", json={**EXAMPLE, "Age": "23_", "Annual_Income": "19114.12_", "Occupation": "_______",
-                                          "Credit_Mix": "_", "Payment_Behaviour": "!@9#%8", "Monthly_Inhand_Salary": None,
-                                          "Num_of_Loan": "-100", "Name": "Aaron", "SSN": "#F%$D@*&8"}, headers=H(creds))
+    dirty = client.post(
+        "/predict",
+        json={
+            **EXAMPLE,
+            "Age": "23_",
+            "Annual_Income": "19114.12_",
+            "Occupation": "_______",
+            "Credit_Mix": "_",
+            "Payment_Behaviour": "!@9#%8",
+            "Monthly_Inhand_Salary": None,
+            "Num_of_Loan": "-100",
+            "Name": "Aaron",
+            "SSN": "#F%$D@*&8",
+        },
+        headers=H(creds),
+    )
     assert dirty.status_code == 200, dirty.text
     with_age = client.post("/predict", json={**EXAMPLE, "Age": "23_", "Annual_Income": "19114.12_"}, headers=H(creds)).json()
     assert with_age["probabilities"] == clean["probabilities"]
@@ -155,6 +174,7 @@ def test_messy_values_are_cleaned_like_training(client, creds):
 def test_concurrent_requests_scored_together_get_their_own_answers(client, creds, monkeypatch):
     "Requests coalesced into one predict_proba call each get exactly the answer they get alone."
     from concurrent.futures import ThreadPoolExecutor
+
     rows = [{**EXAMPLE, "Delay_from_due_date": d, "Outstanding_Debt": str(50 * d)} for d in range(0, 60, 4)]
     alone = [client.post("/predict", json=r, headers=H(creds)).json() for r in rows]
     sizes = []
@@ -163,7 +183,7 @@ def test_concurrent_requests_scored_together_get_their_own_answers(client, creds
     with ThreadPoolExecutor(8) as ex:
         together = list(ex.map(lambda r: client.post("/predict", json=r, headers=H(creds)).json(), rows * 3))
     assert together == alone * 3
-    assert max(sizes) > 1                                   # some calls did carry several requests
+    assert max(sizes) > 1  # some calls did carry several requests
 
 
 def test_predictor_scores_a_loop_turn_in_calls_of_at_most_max_rows(model_dir, monkeypatch):
@@ -177,28 +197,36 @@ def test_predictor_scores_a_loop_turn_in_calls_of_at_most_max_rows(model_dir, mo
     async def together():
         p = api.Predictor(max_rows=4)
         p.start()
-        try: return await asyncio.gather(*(p.score(bundle, [r]) for r in rows), p.score(bundle, [{"Age": "30"}]), return_exceptions=True)
-        finally: await p.stop()
+        try:
+            return await asyncio.gather(
+                *(p.score(bundle, [r]) for r in rows), p.score(bundle, [{"Age": "30"}]), return_exceptions=True
+            )
+        finally:
+            await p.stop()
+
     *answers, bad = asyncio.run(together())
-    assert calls == [[1] * 4, [1] * 4, [1] * 3]                 # one loop turn queued all 11, split at 4 rows
-    assert isinstance(bad, KeyError)                             # the row without its fields fails, alone
+    assert calls == [[1] * 4, [1] * 4, [1] * 3]  # one loop turn queued all 11, split at 4 rows
+    assert isinstance(bad, KeyError)  # the row without its fields fails, alone
     for (labels, proba), (labels1, proba1) in zip(answers, alone):
-        assert labels.tolist() == labels1.tolist() and np.allclose(proba, proba1, rtol=0, atol=1e-12)   # ulps: batch vs one row
+        assert labels.tolist() == labels1.tolist() and np.allclose(proba, proba1, rtol=0, atol=1e-12)  # ulps: batch vs one row
 
 
 def test_take_fits_requests_into_one_call():
     q = lambda *sizes: [(None, [{}] * n, None) for n in sizes]
     assert api._take(q(3, 3, 3), 7) == 2
-    assert api._take(q(9, 1), 7) == 1                            # a request bigger than a call still goes, alone
+    assert api._take(q(9, 1), 7) == 1  # a request bigger than a call still goes, alone
     assert api._take(q(1, 1), 256) == 2 and api._take([], 256) == 0
 
 
 # --- keys ---------------------------------------------------------------------------------------
 
+
 def test_missing_key_is_401_and_wrong_key_403(client, creds):
-    for path, call in (("/predict", lambda h: client.post("/predict", json=EXAMPLE, headers=h)),
-                       ("/model", lambda h: client.get("/model", headers=h)),
-                       ("/predict/batch", lambda h: client.post("/predict/batch", json=[EXAMPLE], headers=h))):
+    for path, call in (
+        ("/predict", lambda h: client.post("/predict", json=EXAMPLE, headers=h)),
+        ("/model", lambda h: client.get("/model", headers=h)),
+        ("/predict/batch", lambda h: client.post("/predict/batch", json=[EXAMPLE], headers=h)),
+    ):
         assert call({}).status_code == 401, path
         assert call({"X-API-Key": ""}).status_code == 401, path
         r = call({"X-API-Key": creds[0]["app"] + "x"})
@@ -230,23 +258,34 @@ def test_no_key_or_personal_field_is_logged(client, creds, caplog):
     client.post("/predict", json=EXAMPLE, headers={"X-API-Key": creds[0]["app"] + "wrong"})
     client.post("/predict/batch", json=[{**EXAMPLE, "Name": secret_name, "SSN": secret_ssn}], headers=H(creds))
     text = caplog.text + "".join(str(r.args) for r in caplog.records)
-    assert "refused an unknown API key" in text                       # something was logged...
+    assert "refused an unknown API key" in text  # something was logged...
     for secret in (creds[0]["app"], creds[0]["ops"], secret_name, secret_ssn):
-        assert secret not in text                                     # ...but never a key or a personal field
+        assert secret not in text  # ...but never a key or a personal field
 
 
 # --- 422: field-level --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("change, field", [
-    ({"Age": "abc"}, "Age"), ({"Occupation": "Astronaut"}, "Occupation"), ({"Type_of_Loan": "Moon Loan"}, "Type_of_Loan"),
-    ({"Credit_History_Age": "long"}, "Credit_History_Age"), ({"Age": True}, "Age"), ({"Age": [1]}, "Age"),
-    ({"Age": {"x": 1}}, "Age"), ({"Occupation": "x" * 301}, "Occupation"), ({"Salary": 100}, "Salary"),
-    ({"Payment_Behaviour": "Very_spent"}, "Payment_Behaviour")])
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"Age": "abc"}, "Age"),
+        ({"Occupation": "Astronaut"}, "Occupation"),
+        ({"Type_of_Loan": "Moon Loan"}, "Type_of_Loan"),
+        ({"Credit_History_Age": "long"}, "Credit_History_Age"),
+        ({"Age": True}, "Age"),
+        ({"Age": [1]}, "Age"),
+        ({"Age": {"x": 1}}, "Age"),
+        ({"Occupation": "x" * 301}, "Occupation"),
+        ({"Salary": 100}, "Salary"),
+        ({"Payment_Behaviour": "Very_spent"}, "Payment_Behaviour"),
+    ],
+)
 def test_bad_fields_are_422_naming_the_field(client, creds, change, field):
     r = client.post("/predict", json={**EXAMPLE, **change}, headers=H(creds))
     assert r.status_code == 422, r.text
     assert [d["loc"] for d in r.json()["detail"]] == [["body", field]]
-    assert all(set(d) == {"type", "loc", "msg"} for d in r.json()["detail"])   # the input is not echoed back
+    assert all(set(d) == {"type", "loc", "msg"} for d in r.json()["detail"])  # the input is not echoed back
 
 
 def test_missing_field_is_422_naming_it(client, creds):
@@ -254,8 +293,21 @@ def test_missing_field_is_422_naming_it(client, creds):
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "Outstanding_Debt"]
 
 
-@pytest.mark.parametrize("body", [b"", b"{", b"[]", b"null", b"42", b'{"Age": NaN}', b'{"Age": Infinity}', b"\xff\xfe",
-                                  b"{\"Age\": 1e400}", b"\x0b5\xdb\xbd\xff\x12l"])   # the last: not UTF-8 (found by schemathesis)
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"{",
+        b"[]",
+        b"null",
+        b"42",
+        b'{"Age": NaN}',
+        b'{"Age": Infinity}',
+        b"\xff\xfe",
+        b'{"Age": 1e400}',
+        b"\x0b5\xdb\xbd\xff\x12l",
+    ],
+)  # the last: not UTF-8 (found by schemathesis)
 def test_garbage_bodies_are_a_documented_422_on_the_body(client, creds, body):
     r = client.post("/predict", content=body, headers={**H(creds), "Content-Type": "application/json"})
     assert r.status_code == 422 and "Traceback" not in r.text, r.text
@@ -264,28 +316,34 @@ def test_garbage_bodies_are_a_documented_422_on_the_body(client, creds, body):
 
 def test_a_body_that_is_not_utf8_says_so_and_other_http_errors_are_fastapis(client, creds):
     r = client.post("/predict", content=b"\x0b5\xdb\xbd\xff\x12l", headers={**H(creds), "Content-Type": "application/json"})
-    assert r.json()["detail"] == [{"type": "json_invalid", "loc": ["body"], "msg": "the body is not UTF-8 text: send JSON encoded as UTF-8"}]
+    assert r.json()["detail"] == [
+        {"type": "json_invalid", "loc": ["body"], "msg": "the body is not UTF-8 text: send JSON encoded as UTF-8"}
+    ]
     assert client.get("/nowhere").json() == {"detail": "Not Found"} and client.get("/predict").status_code == 405
 
 
 def test_nan_and_infinity_values_are_refused(client, creds):
-    body = json.dumps({**EXAMPLE, "Annual_Income": float("nan")}).encode()   # Python writes NaN
+    body = json.dumps({**EXAMPLE, "Annual_Income": float("nan")}).encode()  # Python writes NaN
     r = client.post("/predict", content=body, headers={**H(creds), "Content-Type": "application/json"})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "Annual_Income"
 
 
 # --- 413: body and rows ------------------------------------------------------------------------------
 
+
 def test_body_over_the_limit_is_413(model_dir, creds):
     app, c = _client(settings(model_dir, creds[1], max_body_bytes=4096))
     with c:
         big = {**EXAMPLE, "Type_of_Loan": "Auto Loan, " * 400}
         assert c.post("/predict", json=big, headers=H(creds)).status_code == 413
-        chunks = (b"[" + b" " * 1000 for _ in range(10))                   # streamed, no Content-Length
+        chunks = (b"[" + b" " * 1000 for _ in range(10))  # streamed, no Content-Length
         r = c.post("/predict/batch", content=chunks, headers={**H(creds), "Content-Type": "application/json"})
         assert r.status_code == 413
-        r = c.post("/predict", content=(json.dumps(EXAMPLE).encode() + b" " * 5000 for _ in range(1)),
-                   headers={**H(creds), "Content-Type": "application/json"})
+        r = c.post(
+            "/predict",
+            content=(json.dumps(EXAMPLE).encode() + b" " * 5000 for _ in range(1)),
+            headers={**H(creds), "Content-Type": "application/json"},
+        )
         assert r.status_code == 413
 
 
@@ -300,6 +358,7 @@ def test_batch_over_the_row_limit_is_413(model_dir, creds):
 
 
 # --- batch -------------------------------------------------------------------------------------------
+
 
 def test_batch_json(client, creds):
     rows = [EXAMPLE, {**EXAMPLE, "ID": "0x2", "Delay_from_due_date": 58, "Outstanding_Debt": "4900"}]
@@ -320,7 +379,9 @@ def test_batch_csv_upload_and_body(client, creds):
     assert up.status_code == 200, up.text
     raw = client.post("/predict/batch", content=data, headers={**H(creds), "Content-Type": "text/csv"})
     assert up.json() == raw.json() and up.json()["rows"] == 6
-    no_label = client.post("/predict/batch", files={"file": ("test.csv", kaggle_csv(6, extra_label=False), "text/csv")}, headers=H(creds))
+    no_label = client.post(
+        "/predict/batch", files={"file": ("test.csv", kaggle_csv(6, extra_label=False), "text/csv")}, headers=H(creds)
+    )
     assert no_label.json()["predictions"] == up.json()["predictions"]
 
 
@@ -329,12 +390,17 @@ def test_batch_reasons_on_request(client, creds):
     assert len(r["predictions"][0]["reasons"]) == 3
 
 
-@pytest.mark.parametrize("data, msg", [
-    (b"", "empty file"), (b"Age,Occupation\n23,Scientist\n", "missing column"),
-    (b"\xff\xfe\x00A\x00g\x00e", "not UTF-8"), (b"\x00\x01\x02\x03", "binary"),
-    (",".join(FEATURE_COLUMNS).encode() + b"\n", "no data rows"),
-    (",".join(FEATURE_COLUMNS).encode() + b",Extra\n" + b"," * 27 + b"\n", "unexpected column"),
-])
+@pytest.mark.parametrize(
+    "data, msg",
+    [
+        (b"", "empty file"),
+        (b"Age,Occupation\n23,Scientist\n", "missing column"),
+        (b"\xff\xfe\x00A\x00g\x00e", "not UTF-8"),
+        (b"\x00\x01\x02\x03", "binary"),
+        (",".join(FEATURE_COLUMNS).encode() + b"\n", "no data rows"),
+        (",".join(FEATURE_COLUMNS).encode() + b",Extra\n" + b"," * 27 + b"\n", "unexpected column"),
+    ],
+)
 def test_bad_csv_is_422(client, creds, data, msg):
     r = client.post("/predict/batch", files={"file": ("x.csv", data, "text/csv")}, headers=H(creds))
     assert r.status_code == 422, r.text
@@ -343,27 +409,37 @@ def test_bad_csv_is_422(client, creds, data, msg):
 
 def test_ragged_csv_rows_are_located(client, creds):
     data = kaggle_csv(3, extra_label=False).decode().splitlines()
-    data[2] = data[2].rsplit(",", 3)[0]                  # line 3 cut short
+    data[2] = data[2].rsplit(",", 3)[0]  # line 3 cut short
     r = client.post("/predict/batch", content="\n".join(data).encode(), headers={**H(creds), "Content-Type": "text/csv"})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "file", "line 3"]
 
 
 def test_batch_field_errors_name_row_and_field(client, creds):
-    r = client.post("/predict/batch", json=[EXAMPLE, {**EXAMPLE, "Age": "old"}, {**EXAMPLE, "Num_Credit_Card": False}], headers=H(creds))
+    r = client.post(
+        "/predict/batch", json=[EXAMPLE, {**EXAMPLE, "Age": "old"}, {**EXAMPLE, "Num_Credit_Card": False}], headers=H(creds)
+    )
     assert r.status_code == 422
     assert ["body", 2, "Num_Credit_Card"] in [d["loc"] for d in r.json()["detail"]]
     r = client.post("/predict/batch", json=[EXAMPLE, {**EXAMPLE, "Age": "old"}], headers=H(creds))
     assert r.json()["detail"][0]["loc"] == ["body", 1, "Age"]
 
 
-@pytest.mark.parametrize("kind, body", [("application/xml", b"<a/>"), ("multipart/form-data; boundary=x", b"--x\r\nbroken"),
-                                        ("application/json", b'{"rows": 3}'), ("application/json", b"[1, 2]")])
+@pytest.mark.parametrize(
+    "kind, body",
+    [
+        ("application/xml", b"<a/>"),
+        ("multipart/form-data; boundary=x", b"--x\r\nbroken"),
+        ("application/json", b'{"rows": 3}'),
+        ("application/json", b"[1, 2]"),
+    ],
+)
 def test_batch_odd_bodies_are_4xx(client, creds, kind, body):
     r = client.post("/predict/batch", content=body, headers={**H(creds), "Content-Type": kind})
     assert r.status_code == 422, r.text
 
 
 # --- 429 -------------------------------------------------------------------------------------------
+
 
 def test_rate_limit_per_key_name_with_retry_after(model_dir, creds):
     app, c = _client(settings(model_dir, creds[1], rate_limit="3/minute", batch_rate_limit="2/minute"))
@@ -373,7 +449,7 @@ def test_rate_limit_per_key_name_with_retry_after(model_dir, creds):
         r = c.post("/predict", json=EXAMPLE, headers=H(creds, "app"))
         assert r.status_code == 429 and 1 <= int(r.headers["Retry-After"]) <= 61
         assert "rate limit exceeded" in r.json()["detail"]
-        assert c.post("/predict", json=EXAMPLE, headers=H(creds, "ops")).status_code == 200   # another key: its own budget
+        assert c.post("/predict", json=EXAMPLE, headers=H(creds, "ops")).status_code == 200  # another key: its own budget
         assert [c.post("/predict/batch", json=[EXAMPLE], headers=H(creds)).status_code for _ in range(3)] == [200, 200, 429]
         app.state.limiter.reset()
         assert c.post("/predict", json=EXAMPLE, headers=H(creds, "app")).status_code == 200
@@ -390,6 +466,7 @@ def test_limit_is_by_key_name_not_client_ip(model_dir, creds):
 
 
 # --- model verification, fallback, hot swap ---------------------------------------------------------------
+
 
 def test_sha_mismatch_is_refused_not_ready(model_dir, creds, caplog):
     pkl = model_dir / "model.pkl"
@@ -414,12 +491,21 @@ def test_unpickle_happens_only_after_the_hash_check(model_dir, monkeypatch):
 
 class FakeRegistry:
     "Stands in for MLflow's REST answers (champion, download) in the offline tests."
+
     def __init__(self, blobs: dict, alias: str):
         self.blobs, self.alias, self.down, self.tags = blobs, alias, False, {}
+
     def champion(self, s):
-        if self.down: raise api.RegistryUnavailable("MLflow at test unreachable (ConnectError)")
+        if self.down:
+            raise api.RegistryUnavailable("MLflow at test unreachable (ConnectError)")
         sha = self.tags.get(self.alias) or hashlib.sha256(self.blobs[self.alias]).hexdigest()
-        return {"version": self.alias, "run_id": f"run-{self.alias}", "source_uri": "", "tags": {"sha256": sha, "data_sha256": "d" * 64}}
+        return {
+            "version": self.alias,
+            "run_id": f"run-{self.alias}",
+            "source_uri": "",
+            "tags": {"sha256": sha, "data_sha256": "d" * 64},
+        }
+
     def download(self, s, version):
         return self.blobs[version]
 
@@ -427,6 +513,7 @@ class FakeRegistry:
 @pytest.fixture
 def registry(fitted, monkeypatch):
     import pickle
+
     reg = FakeRegistry({"1": pickle.dumps(fitted[0]), "2": pickle.dumps(fitted[1])}, "1")
     monkeypatch.setattr(api, "champion", reg.champion)
     monkeypatch.setattr(api, "download_model_file", reg.download)
@@ -437,20 +524,26 @@ def registry(fitted, monkeypatch):
 def test_registry_model_is_served_and_fallback_is_degraded(model_dir, creds, registry):
     app, c = _client(settings(model_dir, creds[1], model_source="auto"))
     with c:
-        assert c.get("/ready").json() | {"detail": None} == {"status": "ready", "model_version": "1", "source": "mlflow", "registry": "ok", "detail": None}
+        assert c.get("/ready").json() | {"detail": None} == {
+            "status": "ready",
+            "model_version": "1",
+            "source": "mlflow",
+            "registry": "ok",
+            "detail": None,
+        }
         registry.down = True
-        app.state.model_state.refresh()                          # MLflow down during serving: keep serving, degraded
+        app.state.model_state.refresh()  # MLflow down during serving: keep serving, degraded
         r = c.get("/ready").json()
         assert (r["status"], r["model_version"], r["source"]) == ("degraded", "1", "mlflow")
         assert c.post("/predict", json=EXAMPLE, headers=H(creds)).status_code == 200
     app2, c2 = _client(settings(model_dir, creds[1], model_source="auto"))
-    with c2:                                                     # MLflow down at start: the DVC-pinned model, degraded
+    with c2:  # MLflow down at start: the DVC-pinned model, degraded
         r = c2.get("/ready").json()
         assert (r["status"], r["model_version"], r["source"]) == ("degraded", "3", "local")
         assert "MLflow unreachable" in r["detail"]
         assert c2.post("/predict", json=EXAMPLE, headers=H(creds)).json()["model_version"] == "3"
         registry.down = False
-        app2.state.model_state.refresh()                         # MLflow back: the champion replaces the fallback
+        app2.state.model_state.refresh()  # MLflow back: the champion replaces the fallback
         assert c2.get("/ready").json()["source"] == "mlflow"
 
 
@@ -462,7 +555,7 @@ def test_mismatched_new_version_is_refused_and_previous_kept(model_dir, creds, r
         r = c.get("/ready").json()
         assert r["status"] == "ready" and r["model_version"] == "1" and "refused" in r["detail"]
         assert c.post("/predict", json=EXAMPLE, headers=H(creds)).json()["model_version"] == "1"
-        app.state.model_state.refresh()                          # not downloaded again
+        app.state.model_state.refresh()  # not downloaded again
         assert sum("MODEL REFUSED" in m for m in caplog.messages) == 1
 
 
@@ -486,39 +579,54 @@ def test_hot_swap_under_load_fails_no_request(model_dir, creds, registry):
 
     with c:
         threads = [threading.Thread(target=hammer) for _ in range(4)]
-        for t in threads: t.start()
+        for t in threads:
+            t.start()
         for v in ("2", "1", "2", "1", "2"):
             registry.alias = v
             state.refresh()
             assert state.bundle.version == v
             # each version answers before the next swap: on a busy machine all swaps once ended before any reply
             seen, deadline = len(results), time.monotonic() + 30
-            while not any(got == v for _, got in results[seen:]) and time.monotonic() < deadline: time.sleep(0.01)
+            while not any(got == v for _, got in results[seen:]) and time.monotonic() < deadline:
+                time.sleep(0.01)
         stop.set()
-        for t in threads: t.join()
+        for t in threads:
+            t.join()
     assert results and {code for code, _ in results} == {200}
     assert {v for _, v in results} == {"1", "2"}
 
 
 class StandInS3:
     "Objects in a dict, answered like S3's get_object; `error`, when set, is raised by every call."
+
     def __init__(self):
         self.objects, self.error, self.gets = {}, None, []
+
     def get_object(self, Bucket, Key):
         from botocore.exceptions import ClientError
+
         self.gets.append(Key)
-        if self.error: raise self.error
+        if self.error:
+            raise self.error
         if Key not in self.objects:
             raise ClientError({"Error": {"Code": "NoSuchKey"}, "ResponseMetadata": {"HTTPStatusCode": 404}}, "GetObject")
         return {"Body": io.BytesIO(self.objects[Key])}
+
     def publish(self, model_dir, version: int, **changes) -> dict:
         "model_dir's files under models/champion/<version>/, then the pointer (with `changes` applied to it)."
         meta = {**json.loads((model_dir / "model.json").read_text()), "version": version}
         folder = f"models/champion/{version}/"
         self.objects[folder + "model.pkl"] = (model_dir / "model.pkl").read_bytes()
         self.objects[folder + "model.json"] = json.dumps(meta).encode()
-        pointer = {"name": "credit-score", "version": version, "sha256": meta["sha256"], "model_key": folder + "model.pkl",
-                   "meta_key": folder + "model.json", "promoted_at": "2026-01-01T00:00:00+00:00", **changes}
+        pointer = {
+            "name": "credit-score",
+            "version": version,
+            "sha256": meta["sha256"],
+            "model_key": folder + "model.pkl",
+            "meta_key": folder + "model.json",
+            "promoted_at": "2026-01-01T00:00:00+00:00",
+            **changes,
+        }
         self.objects[api.POINTER_KEY] = json.dumps(pointer).encode()
         return pointer
 
@@ -540,12 +648,21 @@ def test_s3_source_without_a_pointer_is_not_ready_and_says_why(model_dir, creds,
         assert c.get("/health").json() == {"status": "ok"}
         r = c.get("/ready")
         assert r.status_code == 503 and r.json()["registry"] == "no champion"
-        assert "no champion pointer at s3://demo/models/champion/champion.json (NoSuchKey): no champion promoted yet" in r.json()["detail"]
+        assert (
+            "no champion pointer at s3://demo/models/champion/champion.json (NoSuchKey): no champion promoted yet"
+            in r.json()["detail"]
+        )
         assert c.post("/predict", json=EXAMPLE, headers=H(creds)).status_code == 503
 
 
-@pytest.mark.parametrize("pointer, msg", [(b"[1, 2]", "is not a JSON object"), (b"{", "is not a JSON object"),
-                                          (b'{"version": 4, "sha256": ""}', "lacks sha256, model_key, meta_key")])
+@pytest.mark.parametrize(
+    "pointer, msg",
+    [
+        (b"[1, 2]", "is not a JSON object"),
+        (b"{", "is not a JSON object"),
+        (b'{"version": 4, "sha256": ""}', "lacks sha256, model_key, meta_key"),
+    ],
+)
 def test_s3_source_with_an_unusable_pointer_is_not_ready(model_dir, creds, monkeypatch, pointer, msg):
     bucket = StandInS3()
     bucket.objects[api.POINTER_KEY] = pointer
@@ -560,20 +677,34 @@ def test_s3_source_serves_swaps_refuses_and_survives_an_outage(model_dir, creds,
     first = bucket.publish(model_dir, 3)
     app, c, state = _s3_state(model_dir, creds, bucket, monkeypatch)
     with c, caplog.at_level(logging.ERROR, logger="credit_score.api"):
-        assert c.get("/ready").json() == {"status": "ready", "model_version": "3", "source": "s3", "registry": "ok", "detail": None}
+        assert c.get("/ready").json() == {
+            "status": "ready",
+            "model_version": "3",
+            "source": "s3",
+            "registry": "ok",
+            "detail": None,
+        }
         m = c.get("/model", headers=H(creds)).json()
-        assert (m["version"], m["sha256"], m["source"], m["model_file"]) == ("3", first["sha256"], "s3", "s3://demo/models/champion/3/model.pkl")
+        assert (m["version"], m["sha256"], m["source"], m["model_file"]) == (
+            "3",
+            first["sha256"],
+            "s3",
+            "s3://demo/models/champion/3/model.pkl",
+        )
         gets = len(bucket.gets)
-        state.refresh()                                          # unchanged: one GET of the pointer, no download
+        state.refresh()  # unchanged: one GET of the pointer, no download
         assert bucket.gets[gets:] == [api.POINTER_KEY]
         # a pointer whose sha256 does not match its file: refused, once, and the old model stays
         other = tmp_path / "other"
         save_model_dir(fitted[1], other, version="4")
         bucket.publish(other, 4)
         bucket.objects["models/champion/4/model.pkl"] += b"\0"
-        state.refresh(); state.refresh()
+        state.refresh()
+        state.refresh()
         r = c.get("/ready").json()
-        assert (r["status"], r["model_version"]) == ("ready", "3") and "refused" in r["detail"] and "does not match" in r["detail"]
+        assert (
+            (r["status"], r["model_version"]) == ("ready", "3") and "refused" in r["detail"] and "does not match" in r["detail"]
+        )
         assert c.post("/predict", json=EXAMPLE, headers=H(creds)).json()["model_version"] == "3"
         assert sum("MODEL REFUSED s3://demo/models/champion/4/model.pkl" in m for m in caplog.messages) == 1
         # a model.json that describes another model than the pointer: refused too
@@ -582,6 +713,7 @@ def test_s3_source_serves_swaps_refuses_and_survives_an_outage(model_dir, creds,
         assert "describes version 5" in c.get("/ready").json()["detail"] and state.bundle.version == "3"
         # S3 unreachable: keep serving, degraded, and say why
         from botocore.exceptions import EndpointConnectionError
+
         bucket.error = EndpointConnectionError(endpoint_url="http://s3.test")
         state.refresh()
         r = c.get("/ready").json()
@@ -593,12 +725,19 @@ def test_s3_source_serves_swaps_refuses_and_survives_an_outage(model_dir, creds,
         save_model_dir(fitted[1], other, version="6")
         bucket.publish(other, 6)
         state.refresh()
-        assert c.get("/ready").json() == {"status": "ready", "model_version": "6", "source": "s3", "registry": "ok", "detail": None}
+        assert c.get("/ready").json() == {
+            "status": "ready",
+            "model_version": "6",
+            "source": "s3",
+            "registry": "ok",
+            "detail": None,
+        }
         assert c.post("/predict", json=EXAMPLE, headers=H(creds)).json()["model_version"] == "6"
 
 
 def test_s3_errors_other_than_403_404_mean_unreachable(model_dir, creds):
     from botocore.exceptions import ClientError
+
     bucket, s = StandInS3(), settings(model_dir, creds[1], model_source="s3", s3_bucket="demo")
     for status, code in ((403, "AccessDenied"), (404, "NoSuchBucket")):
         bucket.error = ClientError({"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "GetObject")
@@ -611,6 +750,7 @@ def test_s3_errors_other_than_403_404_mean_unreachable(model_dir, creds):
 
 # --- OpenAPI, CLI, import ------------------------------------------------------------------------------
 
+
 def test_openapi_documents_everything(client):
     spec = client.get("/openapi.json").json()
     assert {"/predict", "/predict/batch", "/health", "/ready", "/model"} <= set(spec["paths"])
@@ -618,7 +758,9 @@ def test_openapi_documents_everything(client):
     assert spec["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-API-Key"
     codes = set(spec["paths"]["/predict"]["post"]["responses"])
     assert {"200", "401", "403", "413", "422", "429", "503"} <= codes
-    assert {"application/json", "multipart/form-data", "text/csv"} <= set(spec["paths"]["/predict/batch"]["post"]["requestBody"]["content"])
+    assert {"application/json", "multipart/form-data", "text/csv"} <= set(
+        spec["paths"]["/predict/batch"]["post"]["requestBody"]["content"]
+    )
     assert client.get("/docs").status_code == 200
 
 
@@ -633,23 +775,39 @@ def test_hash_key_cli_prints_the_key_once(capsys, monkeypatch):
 
 
 def test_import_does_no_work():
-    import subprocess, sys
-    code = ("import threading, logging; import credit_score.api as a; "
-            "assert threading.active_count() == 1; assert not logging.getLogger().handlers; "
-            "assert callable(a.create_app)")
+    import subprocess
+    import sys
+
+    code = (
+        "import threading, logging; import credit_score.api as a; "
+        "assert threading.active_count() == 1; assert not logging.getLogger().handlers; "
+        "assert callable(a.create_app)"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, env={"PATH": "/usr/bin", "HOME": "/tmp"})
 
 
 def test_batch_json_fast_path_reads_values_as_the_checked_path_does():
     "A valid list is validated straight from the bytes; the values must come out as json.loads + validation gives them."
     import json
-    odd = [{**EXAMPLE, "Age": 23, "Annual_Income": 1e5, "Monthly_Inhand_Salary": 1824.8400000000001, "Num_of_Loan": None,
-            "Occupation": "Scientist \u00e9", "Num_Bank_Accounts": -0.0, "Interest_Rate": 12345678901234567890}, EXAMPLE]
+
+    odd = [
+        {
+            **EXAMPLE,
+            "Age": 23,
+            "Annual_Income": 1e5,
+            "Monthly_Inhand_Salary": 1824.8400000000001,
+            "Num_of_Loan": None,
+            "Occupation": "Scientist \u00e9",
+            "Num_Bank_Accounts": -0.0,
+            "Interest_Rate": 12345678901234567890,
+        },
+        EXAMPLE,
+    ]
     body = json.dumps(odd).encode()
     rows, err = api.rows_from_json(body, 10)
     assert err is None
     assert rows == [api.raw_row(r) for r in api._rows_adapter.validate_python(json.loads(body))]
-    _, err = api.rows_from_json(body, 1)                                   # too many rows: still the 413
+    _, err = api.rows_from_json(body, 1)  # too many rows: still the 413
     assert err.status_code == 413
 
 
@@ -665,13 +823,20 @@ def test_score_without_a_frame_matches_the_pipeline(fitted):
 def test_score_asks_labels_from_proba_when_the_estimator_offers_it(fitted):
     "One estimator pass instead of two when the estimator can turn its probabilities into its classes."
     from sklearn.pipeline import Pipeline
+
     est = fitted[0].steps[-1][1]
 
     class OnePass:
         classes_ = est.classes_
-        def predict_proba(self, X): return est.predict_proba(X)
-        def predict(self, X): raise AssertionError("predict must not be called")
-        def labels_from_proba(self, proba): return np.asarray(self.classes_)[proba.argmax(axis=1)]
+
+        def predict_proba(self, X):
+            return est.predict_proba(X)
+
+        def predict(self, X):
+            raise AssertionError("predict must not be called")
+
+        def labels_from_proba(self, proba):
+            return np.asarray(self.classes_)[proba.argmax(axis=1)]
 
     model = Pipeline([("features", fitted[0].steps[0][1]), ("model", OnePass())])
     labels, proba = api.score(model, [api.raw_row(EXAMPLE)] * 3)

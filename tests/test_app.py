@@ -3,6 +3,7 @@
 The app talks to the API over HTTP, so these tests run a small stand-in API (tests/app_standin.py, same
 contract as the real service) on a free loopback port; no model and no services are needed.
 """
+
 import subprocess
 import sys
 from pathlib import Path
@@ -27,8 +28,10 @@ def api_url():
 def page(monkeypatch, url, key) -> AppTest:
     "The app, configured through the environment as scripts/serve.sh does, after its first run."
     monkeypatch.setenv("API_URL", url)
-    if key is None: monkeypatch.delenv("API_KEY", raising=False)
-    else: monkeypatch.setenv("API_KEY", key)
+    if key is None:
+        monkeypatch.delenv("API_KEY", raising=False)
+    else:
+        monkeypatch.setenv("API_KEY", key)
     at = AppTest.from_file(str(APP), default_timeout=30)
     at.run()
     assert not at.exception, at.exception
@@ -92,8 +95,9 @@ def test_api_down_message(monkeypatch):
     down = f"http://127.0.0.1:{standin.free_port()}"  # nothing listens there
     at = submit(page(monkeypatch, down, standin.GOOD_KEY))
     assert not at.metric
-    assert [e.value for e in at.error] == [f"The API at {down} is down (connection refused). "
-                                           "Start it with `scripts/serve.sh up`."] * 2  # sidebar and form
+    assert [e.value for e in at.error] == [
+        f"The API at {down} is down (connection refused). Start it with `scripts/serve.sh up`."
+    ] * 2  # sidebar and form
 
 
 def test_wrong_key_message(monkeypatch, api_url):
@@ -115,8 +119,10 @@ def test_rate_limit_message(monkeypatch, api_url):
     assert at.error[-1].value == f"Request limit reached for this key (429): try again in {standin.RETRY_AFTER} s."
 
 
-CSV = ("ID,Customer_ID,Month,Age,Occupation,Delay_from_due_date,Credit_Mix\n"
-       "0x1,CUS_1,September,23_,_______,3,Good\n0x2,CUS_2,September,40,Lawyer,18,_\n0x3,CUS_3,September,51,,45,Bad\n")
+CSV = (
+    "ID,Customer_ID,Month,Age,Occupation,Delay_from_due_date,Credit_Mix\n"
+    "0x1,CUS_1,September,23_,_______,3,Good\n0x2,CUS_2,September,40,Lawyer,18,_\n0x3,CUS_3,September,51,,45,Bad\n"
+)
 
 
 def test_batch_upload_offers_scored_csv(monkeypatch, api_url):

@@ -8,6 +8,7 @@ The API serves the DVC-pinned champion (`models/model.json`: MLflow's `champion`
 unreachable) when the pipeline has produced one; on a checkout without it, a small real sklearn model with the
 same contract (tests/synthetic_model.py) is served from a temporary folder. Which one was used is printed.
 """
+
 import csv
 import io
 import os
@@ -24,13 +25,19 @@ from playwright.sync_api import expect, sync_playwright
 
 from app_standin import free_port
 from credit_score.api import new_key
-from credit_score.ingest import FEATURE_COLUMNS, LABELS
+from credit_score.contract import FEATURE_COLUMNS, LABELS
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "reports" / "screenshots"
 VENV = Path(sys.executable).parent
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 pytestmark = pytest.mark.services
 expect.set_options(timeout=30_000)  # a prediction with reasons takes a few hundred ms; page reruns up to seconds
@@ -43,21 +50,29 @@ def launch(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
 
 
 def stop(proc: subprocess.Popen) -> None:
-    try: os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError: return
-    try: proc.wait(15)
-    except subprocess.TimeoutExpired: os.killpg(proc.pid, signal.SIGKILL); proc.wait()
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def wait_for(url: str, proc: subprocess.Popen, log: Path, secs: float = 90) -> httpx.Response:
     "Poll `url` until it answers 200; fail with the log's tail if the process dies or time runs out."
     deadline, last = time.monotonic() + secs, None
     while time.monotonic() < deadline:
-        if proc.poll() is not None: pytest.fail(f"{proc.args[:3]} exited {proc.returncode}:\n{log.read_text()[-2000:]}")
+        if proc.poll() is not None:
+            pytest.fail(f"{proc.args[:3]} exited {proc.returncode}:\n{log.read_text()[-2000:]}")
         try:
             last = httpx.get(url, timeout=2)
-            if last.status_code == 200: return last
-        except httpx.HTTPError: pass
+            if last.status_code == 200:
+                return last
+        except httpx.HTTPError:
+            pass
         time.sleep(0.3)
     pytest.fail(f"{url} not ready after {secs}s (last: {last and last.text[:300]}):\n{log.read_text()[-2000:]}")
 
@@ -72,12 +87,14 @@ def api(tmp_path_factory):
         which = "the champion (MLflow alias, or the DVC-pinned models/)"
     else:
         import synthetic_model
+
         synthetic_model.save_model_dir(synthetic_model.build_pipeline(), tmp / "model", version="1", run_id="synthetic-run")
         env |= {"MODEL_SOURCE": "local", "MODEL_DIR": str(tmp / "model")}
         which = "a synthetic model (no models/model.json in this checkout)"
     port, log = free_port(), tmp / "api.log"
-    proc = launch([str(VENV / "uvicorn"), "--factory", "credit_score.api:create_app", "--host", "127.0.0.1",
-                   "--port", str(port)], env, log)
+    proc = launch(
+        [str(VENV / "uvicorn"), "--factory", "credit_score.api:create_app", "--host", "127.0.0.1", "--port", str(port)], env, log
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         wait_for(f"{url}/ready", proc, log)
@@ -94,9 +111,27 @@ def app_url(api, tmp_path_factory):
     url, key, _ = api
     port, log = free_port(), tmp_path_factory.mktemp("app") / "app.log"
     env = {**os.environ, "API_URL": url, "API_KEY": key}
-    proc = launch([str(VENV / "streamlit"), "run", "credit_score/app.py", "--server.address", "127.0.0.1",
-                   "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
-                   "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal"], env, log)
+    proc = launch(
+        [
+            str(VENV / "streamlit"),
+            "run",
+            "credit_score/app.py",
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
+            "--client.toolbarMode",
+            "minimal",
+        ],
+        env,
+        log,
+    )
     try:
         wait_for(f"http://127.0.0.1:{port}/_stcore/health", proc, log, secs=60)
         yield f"http://127.0.0.1:{port}"
@@ -152,16 +187,20 @@ def test_form_prediction_in_chromium(page, api):
 def batch_rows(n: int = 8) -> list[list[str]]:
     "The header and the first `n` rows of Kaggle's test.csv (dirt included); typical applicants without the data."
     raw = ROOT / "data" / "raw" / "test.csv"
-    if raw.exists(): return list(csv.reader(io.StringIO(raw.read_text())))[:n + 1]
+    if raw.exists():
+        return list(csv.reader(io.StringIO(raw.read_text())))[: n + 1]
     import credit_score.app as app
-    return [list(FEATURE_COLUMNS)] + [[str(app.TYPICAL_APPLICANT.get(c, f"0x{i}" if c == "ID" else "")) for c in FEATURE_COLUMNS]
-                                      for i in range(n)]
+
+    return [list(FEATURE_COLUMNS)] + [
+        [str(app.TYPICAL_APPLICANT.get(c, f"0x{i}" if c == "ID" else "")) for c in FEATURE_COLUMNS] for i in range(n)
+    ]
 
 
 def test_batch_csv_in_chromium(page, tmp_path):
     rows = batch_rows()
     upload = tmp_path / "applicants.csv"
-    with open(upload, "w", newline="") as f: csv.writer(f).writerows(rows)
+    with open(upload, "w", newline="") as f:
+        csv.writer(f).writerows(rows)
 
     page.get_by_role("tab", name="Batch CSV").click()
     page.locator("input[type=file]").set_input_files(upload)

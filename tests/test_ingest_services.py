@@ -1,6 +1,5 @@
 """Ingest against the real local S3 server, and DVC round trips through the same bucket."""
-import json
-import os
+
 import shutil
 import subprocess
 import uuid
@@ -19,7 +18,8 @@ pytestmark = pytest.mark.services
 @pytest.fixture
 def source(tmp_path) -> Path:
     "The offline copy of the real data when it is beside the project, else a small folder in the raw schema."
-    if OFFLINE.is_dir(): return OFFLINE.resolve()
+    if OFFLINE.is_dir():
+        return OFFLINE.resolve()
     tmp_path.joinpath("src").mkdir()
     make_raw_rows(20, 3).to_csv(tmp_path / "src/train.csv", index=False)
     return tmp_path / "src"
@@ -44,7 +44,7 @@ def test_ingest_uploads_a_content_addressed_copy_once(s3, settings, source, tmp_
         head = s3.head_object(Bucket=settings.s3_bucket, Key=prefix + name)
         assert head["Metadata"]["sha256"] == info["sha256"] and head["ContentLength"] == info["bytes"]
     before = len(_versions(s3, settings.s3_bucket, prefix))
-    ingest(str(source), tmp_path / "raw2", upload=True, settings=settings)   # same data again
+    ingest(str(source), tmp_path / "raw2", upload=True, settings=settings)  # same data again
     assert len(_versions(s3, settings.s3_bucket, prefix)) == before, "a re-ingest must not write new versions"
 
 
@@ -80,10 +80,10 @@ def test_ingest_reads_the_exact_version_of_an_encoded_key(s3, settings, tmp_path
     manifest = ingest(uri, tmp_path / "raw", upload=False, settings=settings)
     assert manifest["source"] == uri
     assert manifest["files"]["train.csv"]["sha256"] == sha256_file(first_file) != sha256_file(latest_file)
-    assert manifest["files"]["train.csv"]["rows"] == 6                     # the first upload's rows, not the latest's 10
+    assert manifest["files"]["train.csv"]["rows"] == 6  # the first upload's rows, not the latest's 10
     assert (tmp_path / "raw/train.csv").read_bytes() == first_file.read_bytes()
     plain = ingest(f"s3://{settings.s3_bucket}/{quote(key)}", tmp_path / "latest", upload=False, settings=settings)
-    assert plain["files"]["train.csv"]["sha256"] == sha256_file(latest_file)   # without a version: the latest
+    assert plain["files"]["train.csv"]["sha256"] == sha256_file(latest_file)  # without a version: the latest
 
 
 def test_a_missing_version_is_a_clear_error(s3, settings, tmp_path):
@@ -104,7 +104,8 @@ def test_a_missing_s3_object_is_a_clear_error(settings, tmp_path):
 def test_upload_never_overwrites_other_content(s3, settings, tmp_path):
     key = f"tests/{uuid.uuid4().hex}/a.csv"
     a, b = tmp_path / "a", tmp_path / "b"
-    a.write_text("one"); b.write_text("two")
+    a.write_text("one")
+    b.write_text("two")
     assert upload_new(s3, a, settings.s3_bucket, key, sha256_file(a)) is True
     assert upload_new(s3, a, settings.s3_bucket, key, sha256_file(a)) is False
     with pytest.raises(StorageError, match="exists with other content"):
@@ -131,7 +132,8 @@ def test_dvc_push_and_pull_round_trip(settings, source, tmp_path):
     digest = sha256_file(data)
     _run(["dvc", "add", "-q", "train.csv"], repo)
     assert "1 file pushed" in _run(["dvc", "push"], repo)
-    shutil.rmtree(repo / ".dvc/cache"); data.unlink()
+    shutil.rmtree(repo / ".dvc/cache")
+    data.unlink()
     assert "1 file" in _run(["dvc", "pull"], repo)
     assert sha256_file(data) == digest
     assert "in sync" in _run(["dvc", "status", "-c"], repo)

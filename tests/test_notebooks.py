@@ -1,4 +1,5 @@
 """The notebooks are the source: the package must agree with them, and nbs/ is committed clean."""
+
 import json
 import re
 import shutil
@@ -13,9 +14,13 @@ from conftest import ROOT
 
 NOTEBOOKS = sorted((ROOT / "nbs").glob("*.ipynb"))
 # The notebooks that dvc.yaml runs as stages (papermill needs their `parameters` cell).
-STAGE_NOTEBOOKS = sorted({ROOT / "nbs" / re.search(r"nbs/(\S+\.ipynb)", s["cmd"])[1]
-                          for s in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].values()
-                          if re.search(r"nbs/\S+\.ipynb", s["cmd"])})
+STAGE_NOTEBOOKS = sorted(
+    {
+        ROOT / "nbs" / re.search(r"nbs/(\S+\.ipynb)", s["cmd"])[1]
+        for s in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].values()
+        if re.search(r"nbs/\S+\.ipynb", s["cmd"])
+    }
+)
 
 
 def _copy_project(dest: Path) -> Path:
@@ -29,8 +34,11 @@ def _copy_project(dest: Path) -> Path:
 def test_nbdev_export_leaves_the_package_unchanged(tmp_path):
     copy = _copy_project(tmp_path)
     subprocess.run(["nbdev_export"], cwd=copy, check=True, capture_output=True, timeout=120)
-    changed = [p.name for p in sorted((ROOT / "credit_score").glob("*.py"))
-               if p.read_text() != (copy / "credit_score" / p.name).read_text()]
+    changed = [
+        p.name
+        for p in sorted((ROOT / "credit_score").glob("*.py"))
+        if p.read_text() != (copy / "credit_score" / p.name).read_text()
+    ]
     new = sorted({p.name for p in (copy / "credit_score").glob("*.py")} - {p.name for p in (ROOT / "credit_score").glob("*.py")})
     assert not changed and not new, f"notebooks and package disagree: run 'make export' ({changed or new})"
 

@@ -4,6 +4,7 @@ scripts/test.sh runs `dvc repro eda register` before the tests; on a clean clone
 from the raw data, which is what makes the second test mean something: the same code, parameters and
 processed data as the committed dvc.lock must give the committed holdout metrics, to the last digit.
 """
+
 import json
 import subprocess
 
@@ -40,7 +41,8 @@ def test_a_rerun_from_clean_reproduces_the_committed_metrics():
     head_lock = yaml.safe_load(run("git", "show", "HEAD:dvc.lock").stdout)
     lock = yaml.safe_load((ROOT / "dvc.lock").read_text())
     for stage in MODEL_STAGES:
-        assert stage_inputs(lock, stage) == stage_inputs(head_lock, stage), \
+        assert stage_inputs(lock, stage) == stage_inputs(head_lock, stage), (
             f"{stage}: dvc.lock on HEAD does not match the committed code and data; run 'make pipeline' and commit dvc.lock"
+        )
     committed = json.loads(run("git", "show", "HEAD:reports/metrics.json").stdout)
     assert json.loads((ROOT / "reports/metrics.json").read_text()) == committed

@@ -1,4 +1,5 @@
 """Preprocess: code tests on planted dirt, data tests on the real rows (split by customer, labels)."""
+
 import pickle
 from collections import Counter
 
@@ -8,8 +9,18 @@ import pytest
 
 from conftest import OFFLINE, make_raw_rows
 from credit_score.ingest import FEATURE_COLUMNS, LABEL, LABELS, read_raw_csv
-from credit_score.preprocess import (BOUNDS, FEATURE_NAMES, RawFeatures, check_disjoint, clean_raw, encode,
-                                     load_processed, prepare, repair_by_customer, write_processed)
+from credit_score.preprocess import (
+    BOUNDS,
+    FEATURE_NAMES,
+    RawFeatures,
+    check_disjoint,
+    clean_raw,
+    encode,
+    load_processed,
+    prepare,
+    repair_by_customer,
+    write_processed,
+)
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +30,7 @@ def real_raw() -> pd.DataFrame:
 
 
 def test_counts_are_exactly_the_planted_dirt():
-    raw = make_raw_rows(4, 2)   # every row: Age from a dirty pool, '_______', '!@9#%8', '__10000__', 'NM', '_'
+    raw = make_raw_rows(4, 2)  # every row: Age from a dirty pool, '_______', '!@9#%8', '__10000__', 'NM', '_'
     counts = Counter()
     clean = clean_raw(raw, counts)
     assert counts["Occupation: placeholder -> missing"] == 8 == clean["Occupation"].isna().sum()
@@ -28,8 +39,8 @@ def test_counts_are_exactly_the_planted_dirt():
     assert counts["Changed_Credit_Limit: placeholder -> missing"] == 8
     assert counts["Age: outside (14, 100) -> missing"] == (raw["Age"] == "-500").sum()
     assert counts["Age: strip underscores"] == (raw["Age"] == "23_").sum()
-    assert counts["Credit_History_Age: text -> months"] == 0          # the planted value is 'NA': missing, no rule
-    assert np.isnan(clean["Monthly_Inhand_Salary"]).all()             # '' is missing, not a change
+    assert counts["Credit_History_Age: text -> months"] == 0  # the planted value is 'NA': missing, no rule
+    assert np.isnan(clean["Monthly_Inhand_Salary"]).all()  # '' is missing, not a change
 
 
 def test_bounds_are_enforced_on_the_real_rows(real_raw):
@@ -37,7 +48,10 @@ def test_bounds_are_enforced_on_the_real_rows(real_raw):
     for col, (lo, hi) in BOUNDS.items():
         values = clean[col].dropna()
         assert values.between(lo, hi).all(), col
-    assert (clean["Total_EMI_per_month"].dropna() <= clean["Monthly_Inhand_Salary"].fillna(np.inf)[clean["Total_EMI_per_month"].notna()]).all()
+    assert (
+        clean["Total_EMI_per_month"].dropna()
+        <= clean["Monthly_Inhand_Salary"].fillna(np.inf)[clean["Total_EMI_per_month"].notna()]
+    ).all()
 
 
 def test_cleaning_is_idempotent_and_serving_matches_training(real_raw):
@@ -58,7 +72,7 @@ def test_columns_given_as_a_dict_give_the_frames_features_and_counts(real_raw):
     pd.testing.assert_frame_equal(RawFeatures().transform(as_dict), expected)
     once, twice = Counter(), Counter()
     clean_raw(raw, once)
-    clean_raw(pd.concat([raw, raw]), twice)          # every value seen twice: the rules run once, the counts double
+    clean_raw(pd.concat([raw, raw]), twice)  # every value seen twice: the rules run once, the counts double
     assert once and twice == Counter({k: 2 * v for k, v in once.items()})
 
 
@@ -77,10 +91,10 @@ def test_identity_fields_do_not_change_features(real_raw):
 
 def test_repair_fills_only_from_the_same_customer():
     raw = make_raw_rows(2, 3)
-    raw.loc[0, "Occupation"], raw.loc[1, "Occupation"] = "Teacher", "Teacher"   # customer 1: 2 of 3 known
+    raw.loc[0, "Occupation"], raw.loc[1, "Occupation"] = "Teacher", "Teacher"  # customer 1: 2 of 3 known
     repaired = repair_by_customer(clean_raw(raw))
     assert (repaired.loc[:2, "Occupation"] == "Teacher").all()
-    assert repaired.loc[3:, "Occupation"].isna().all()                        # customer 2 had none to copy
+    assert repaired.loc[3:, "Occupation"].isna().all()  # customer 2 had none to copy
 
 
 def test_split_keeps_every_customer_on_one_side(real_raw, tmp_path):

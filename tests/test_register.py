@@ -1,6 +1,7 @@
 """Register: the promotion gate both ways, model.json and the sha256 (fast), and the whole stage against the real
 MLflow registry under a throwaway registered model name and the real S3 server in a throwaway bucket (marked services):
 never the real `credit-score` model or bucket."""
+
 import hashlib
 import json
 import pickle
@@ -10,27 +11,38 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
-from credit_score.evaluate import download_model, sha256_bytes
-from credit_score.ingest import FEATURE_COLUMNS, LABEL
+from credit_score.contract import FEATURE_COLUMNS, LABEL
 import credit_score.register as reg
-from credit_score.core import StorageError
-from credit_score.register import (ALIAS, POINTER_KEY, champion_pointer, current_champion, decide, model_json, read_pointer,
-                                   register, write_model_files)
-from credit_score.train import StageDataError, demo_frame, make_estimator, make_pipeline_for
+from credit_score.core import StorageError, sha256_file
+from credit_score.register import (
+    ALIAS,
+    POINTER_KEY,
+    champion_pointer,
+    current_champion,
+    decide,
+    model_json,
+    read_pointer,
+    register,
+    write_model_files,
+)
+from credit_score.train import StageDataError, demo_frame, download_model, make_estimator, make_pipeline_for
 from train_helpers import demo_split, log_demo_model
 
 GATE = {"min_macro_f1": 0.5, "min_gain": 0.0}
 
 
-@pytest.mark.parametrize("cand, champ, floor, gain, promote, why", [
-    (0.63, None, 0.60, 0.0, True, "no champion yet"),
-    (0.58, None, 0.60, 0.0, False, "below the floor 0.6000"),
-    (0.65, 0.62, 0.60, 0.0, True, "beats the champion's 0.6200"),
-    (0.62, 0.62, 0.60, 0.0, False, "does not beat"),           # a tie keeps the champion
-    (0.61, 0.62, 0.60, 0.0, False, "does not beat"),
-    (0.625, 0.62, 0.60, 0.01, False, "by more than 0.0100"),
-    (0.59, 0.40, 0.60, 0.0, False, "below the floor"),          # beating a weak champion is not enough
-])
+@pytest.mark.parametrize(
+    "cand, champ, floor, gain, promote, why",
+    [
+        (0.63, None, 0.60, 0.0, True, "no champion yet"),
+        (0.58, None, 0.60, 0.0, False, "below the floor 0.6000"),
+        (0.65, 0.62, 0.60, 0.0, True, "beats the champion's 0.6200"),
+        (0.62, 0.62, 0.60, 0.0, False, "does not beat"),  # a tie keeps the champion
+        (0.61, 0.62, 0.60, 0.0, False, "does not beat"),
+        (0.625, 0.62, 0.60, 0.01, False, "by more than 0.0100"),
+        (0.59, 0.40, 0.60, 0.0, False, "below the floor"),  # beating a weak champion is not enough
+    ],
+)
 def test_promotion_gate(cand, champ, floor, gain, promote, why):
     d = decide(cand, champ, floor, gain)
     assert d["promote"] is promote and why in d["reason"]
@@ -46,14 +58,25 @@ def test_model_files_are_byte_identical_and_described(tmp_path):
     pkl = tmp_path / "model.pkl"
     pkl.write_bytes(pickle.dumps(model))
     sha = hashlib.sha256(pkl.read_bytes()).hexdigest()
-    info = model_json("credit-score", _Version(), model, sha, {"Age": "number", "Name": "string"}, 0.64, "2026-01-01T00:00:00+00:00")
+    info = model_json(
+        "credit-score", _Version(), model, sha, {"Age": "number", "Name": "string"}, 0.64, "2026-01-01T00:00:00+00:00"
+    )
     out_pkl, out_json = write_model_files(pkl, info, tmp_path / "models")
-    assert out_pkl.read_bytes() == pkl.read_bytes() and sha256_bytes(out_pkl) == sha
+    assert out_pkl.read_bytes() == pkl.read_bytes() and sha256_file(out_pkl) == sha
     doc = json.loads(out_json.read_text())
-    assert doc == {"name": "credit-score", "version": 7, "run_id": "run7", "model_uri": "models:/credit-score/7", "sha256": sha,
-                   "data_sha256": "data", "git_commit": "c" * 40, "metrics": {"macro_f1": 0.64, "registered_macro_f1": 0.63},
-                   "classes": sorted(["Good", "Poor", "Standard"]), "input_schema": {"Age": "number", "Name": "string"},
-                   "promoted_at": "2026-01-01T00:00:00+00:00"}
+    assert doc == {
+        "name": "credit-score",
+        "version": 7,
+        "run_id": "run7",
+        "model_uri": "models:/credit-score/7",
+        "sha256": sha,
+        "data_sha256": "data",
+        "git_commit": "c" * 40,
+        "metrics": {"macro_f1": 0.64, "registered_macro_f1": 0.63},
+        "classes": sorted(["Good", "Poor", "Standard"]),
+        "input_schema": {"Age": "number", "Name": "string"},
+        "promoted_at": "2026-01-01T00:00:00+00:00",
+    }
     with pytest.raises(StageDataError, match="does not match sha256"):
         write_model_files(pkl, {**info, "sha256": "0" * 64}, tmp_path / "other")
     assert not (tmp_path / "other" / "model.pkl").exists()
@@ -61,14 +84,17 @@ def test_model_files_are_byte_identical_and_described(tmp_path):
 
 # ---- against the real MLflow registry, under a throwaway name --------------------------------------------------------
 
+
 @pytest.fixture
 def registry(settings):
     "A throwaway registered model name, deleted afterwards."
     name = f"credit-score-test-{uuid.uuid4().hex[:12]}"
     client = MlflowClient(settings.mlflow_tracking_uri)
     yield name, client
-    try: client.delete_registered_model(name)
-    except Exception: pass
+    try:
+        client.delete_registered_model(name)
+    except Exception:
+        pass
 
 
 def drop_bucket(s3, bucket: str) -> None:
@@ -110,8 +136,16 @@ def runs(tmp_path, settings):
 def test_champion_moves_only_when_beaten(tmp_path, settings, registry, runs, bucket, s3):
     name, client = registry
     models, decision = tmp_path / "models", tmp_path / "register.json"
-    first = register(runs["good"], runs["holdout"], GATE, models, decision, bucket, name=name,
-                     train_path=runs["holdout"].parent / "train.parquet")
+    first = register(
+        runs["good"],
+        runs["holdout"],
+        GATE,
+        models,
+        decision,
+        bucket,
+        name=name,
+        train_path=runs["holdout"].parent / "train.parquet",
+    )
     assert first["decision"] == "promoted" and first["champion_after"] == first["candidate"]["version"]
     champ = current_champion(client, name)
     assert champ.version == str(first["candidate"]["version"]) and champ.run_id == runs["records"][0]["run_id"]
@@ -122,7 +156,7 @@ def test_champion_moves_only_when_beaten(tmp_path, settings, registry, runs, buc
     reg = download_model(f"models:/{name}@{ALIAS}", tmp_path / "dl") / "model.pkl"
     assert (models / "model.pkl").read_bytes() == reg.read_bytes()
     info = json.loads((models / "model.json").read_text())
-    assert info["sha256"] == champ.tags["sha256"] == sha256_bytes(reg) and info["version"] == int(champ.version)
+    assert info["sha256"] == champ.tags["sha256"] == sha256_file(reg) and info["version"] == int(champ.version)
     assert set(info["input_schema"]) == set(FEATURE_COLUMNS) and info["input_schema"]["Name"] == "string"
     assert info["input_schema"]["Delay_from_due_date"] == "number"
     # the reasons' reference values: training medians / modes, in model.json and as a JSON tag on the version
@@ -131,7 +165,14 @@ def test_champion_moves_only_when_beaten(tmp_path, settings, registry, runs, buc
     good_bytes = (models / "model.pkl").read_bytes()
     # the bucket: the same two files under models/champion/<version>/, and the pointer to them
     pointer = read_pointer(settings=bucket)
-    assert pointer == champion_pointer(info) and set(pointer) == {"name", "version", "sha256", "model_key", "meta_key", "promoted_at"}
+    assert pointer == champion_pointer(info) and set(pointer) == {
+        "name",
+        "version",
+        "sha256",
+        "model_key",
+        "meta_key",
+        "promoted_at",
+    }
     assert pointer["model_key"] == f"models/champion/{champ.version}/model.pkl" and pointer["sha256"] == champ.tags["sha256"]
     assert _object(s3, bucket.s3_bucket, pointer["model_key"]) == good_bytes
     assert _object(s3, bucket.s3_bucket, pointer["meta_key"]) == (models / "model.json").read_bytes()
@@ -145,8 +186,10 @@ def test_champion_moves_only_when_beaten(tmp_path, settings, registry, runs, buc
     assert (models / "model.pkl").read_bytes() == good_bytes
     weak_version = client.get_model_version(name, str(second["candidate"]["version"]))
     assert weak_version.tags["gate"] == "not promoted" and weak_version.tags["gate_reason"] == second["reason"]
-    assert read_pointer(settings=bucket) == pointer                               # the bucket still serves the champion
-    assert not s3.list_objects_v2(Bucket=bucket.s3_bucket, Prefix=f"models/champion/{second['candidate']['version']}/").get("KeyCount")
+    assert read_pointer(settings=bucket) == pointer  # the bucket still serves the champion
+    assert not s3.list_objects_v2(Bucket=bucket.s3_bucket, Prefix=f"models/champion/{second['candidate']['version']}/").get(
+        "KeyCount"
+    )
 
     # rerunning the stage for the champion's run registers nothing new, and writes no new pointer version
     again = register(runs["good"], runs["holdout"], GATE, models, decision, bucket, name=name)
@@ -162,23 +205,25 @@ def test_pointer_follows_the_alias_and_is_repaired_when_missing(tmp_path, regist
     name, client = registry
     models, decision = tmp_path / "models", tmp_path / "register.json"
     real_write = reg.write_pointer
+
     def failing_write(pointer, settings=None):
         assert current_champion(client, name) is not None, "the pointer was written before the alias moved"
         raise StorageError("S3 at test is unreachable (EndpointConnectionError)")
+
     monkeypatch.setattr(reg, "write_pointer", failing_write)
     with pytest.raises(StorageError, match="unreachable"):
         register(runs["good"], runs["holdout"], GATE, models, decision, bucket, name=name)
-    champ = current_champion(client, name)                    # the alias moved, the pointer did not
+    champ = current_champion(client, name)  # the alias moved, the pointer did not
     assert champ is not None and read_pointer(settings=bucket) is None
     assert _object(s3, bucket.s3_bucket, f"models/champion/{champ.version}/model.pkl") == (models / "model.pkl").read_bytes()
 
-    monkeypatch.setattr(reg, "write_pointer", real_write)     # the next run keeps the champion and writes its pointer
+    monkeypatch.setattr(reg, "write_pointer", real_write)  # the next run keeps the champion and writes its pointer
     kept = register(runs["weak"], runs["holdout"], GATE, models, decision, bucket, name=name)
     assert kept["decision"] == "kept" and kept["champion_after"] == int(champ.version)
     pointer = read_pointer(settings=bucket)
     assert pointer["version"] == int(champ.version) and pointer["sha256"] == champ.tags["sha256"]
 
-    s3.delete_object(Bucket=bucket.s3_bucket, Key=POINTER_KEY)   # a pointer lost (or a bucket without one) comes back too
+    s3.delete_object(Bucket=bucket.s3_bucket, Key=POINTER_KEY)  # a pointer lost (or a bucket without one) comes back too
     register(runs["weak"], runs["holdout"], GATE, models, decision, bucket, name=name)
     assert read_pointer(settings=bucket) == pointer
 
@@ -187,7 +232,7 @@ def test_pointer_follows_the_alias_and_is_repaired_when_missing(tmp_path, regist
 def test_a_failed_stage_never_moves_the_champion(tmp_path, registry, runs, bucket):
     name, client = registry
     blocker = tmp_path / "models"
-    blocker.write_text("a file where the models folder should be")   # writing the model files will fail
+    blocker.write_text("a file where the models folder should be")  # writing the model files will fail
     with pytest.raises(Exception):
         register(runs["good"], runs["holdout"], GATE, blocker, tmp_path / "register.json", bucket, name=name)
     assert current_champion(client, name) is None, "the alias moved although the stage failed"
@@ -198,8 +243,15 @@ def test_a_failed_stage_never_moves_the_champion(tmp_path, registry, runs, bucke
 def test_no_champion_below_the_floor(tmp_path, registry, runs, bucket):
     name, client = registry
     with pytest.raises(StageDataError, match="register: no champion to serve: macro-F1 .* below the floor 0.9900"):
-        register(runs["weak"], runs["holdout"], {"min_macro_f1": 0.99, "min_gain": 0.0}, tmp_path / "models",
-                 tmp_path / "register.json", bucket, name=name)
+        register(
+            runs["weak"],
+            runs["holdout"],
+            {"min_macro_f1": 0.99, "min_gain": 0.0},
+            tmp_path / "models",
+            tmp_path / "register.json",
+            bucket,
+            name=name,
+        )
     assert json.loads((tmp_path / "register.json").read_text())["decision"] == "kept"
     assert current_champion(client, name) is None
     assert not (tmp_path / "models" / "model.pkl").exists()

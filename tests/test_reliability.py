@@ -3,6 +3,7 @@ schemathesis fuzzing, faults (MLflow, S3, Redis down; corrupt model; killed stag
 
 Faults already covered elsewhere are not repeated here: bad raw data (tests/test_ingest.py), hot swap under load and
 model refusal in detail (tests/test_api.py, tests/test_api_services.py); `make reliability` runs those too."""
+
 import importlib.util
 import json
 import subprocess
@@ -35,7 +36,7 @@ def test_no_secret_in_git():
 def test_secret_scanner_finds_planted_secrets(tmp_path):
     "The scanner is able to fail: every kind of planted secret is found in a throwaway repo."
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
-    value = "Zq8" + "x7Lm2Pw9Rt4Vb6Nc1Kd3Hf5Jg0Ys"                  # a .env secret value (assembled: not a literal here)
+    value = "Zq8" + "x7Lm2Pw9Rt4Vb6Nc1Kd3Hf5Jg0Ys"  # a .env secret value (assembled: not a literal here)
     (tmp_path / ".env").write_text(f"AWS_SECRET_ACCESS_KEY={value}\n")
     key, _ = api.new_key("ci")
     (tmp_path / "a.py").write_text(f"ID = 'AKIA{'ABCDEFGHIJKLMNOP'}'\nKEY = '{key}'\n")
@@ -45,7 +46,7 @@ def test_secret_scanner_finds_planted_secrets(tmp_path):
     kinds = sorted(h["kind"] for h in R.secret_scan(tmp_path)["hits"])
     assert "aws access key id" in kinds and "credit-score API key" in kinds and "private key" in kinds
     assert any(k.startswith(".env secret value") for k in kinds)
-    assert all(value not in json.dumps(h) for h in R.secret_scan(tmp_path)["hits"])   # reported by position, never by value
+    assert all(value not in json.dumps(h) for h in R.secret_scan(tmp_path)["hits"])  # reported by position, never by value
 
 
 def test_an_empty_env_value_is_not_read_from_the_next_line(tmp_path):
@@ -83,19 +84,23 @@ def test_load_two_workers_no_errors_and_exact_per_key_limits(tmp_path, mdir):
     assert res["requests"] == res["planned"] == 200
     assert res["errors"] == 0, res["error_samples"]
     assert res["workers_answering"] == 2
-    for name, windows in res["windows"].items():        # one 60 s window in a 10 s run: exactly 30 allowed per key
+    for name, windows in res["windows"].items():  # one 60 s window in a 10 s run: exactly 30 allowed per key
         assert [w["allowed"] for w in windows] == [30] and windows[0]["complete"], (name, windows)
     assert res["status_codes"] == {"200": 60, "429": 140}
     assert res["retry_after_on_every_429"] and res["wrong_key_status"] == 403
-    assert res["log_leaks"] == [] and res["log_lines"] > 200    # access log on, yet no key / Name / SSN
+    assert res["log_leaks"] == [] and res["log_lines"] > 200  # access log on, yet no key / Name / SSN
 
 
 def test_limit_windows_counts_bursts():
-    recs = [{"key": "a", "t0": t, "status": s} for t, s in
-            [(0, 200), (0.1, 200), (0.2, 429), (20, 200), (20.1, 200), (20.2, 200), (20.3, 429), (40, 200)]]
-    assert R.limit_windows(recs, "a", 20) == [{"allowed": 2, "complete": True, "start_s": 0},
-                                              {"allowed": 3, "complete": True, "start_s": 20},
-                                              {"allowed": 1, "complete": False, "start_s": 40}]
+    recs = [
+        {"key": "a", "t0": t, "status": s}
+        for t, s in [(0, 200), (0.1, 200), (0.2, 429), (20, 200), (20.1, 200), (20.2, 200), (20.3, 429), (40, 200)]
+    ]
+    assert R.limit_windows(recs, "a", 20) == [
+        {"allowed": 2, "complete": True, "start_s": 0},
+        {"allowed": 3, "complete": True, "start_s": 20},
+        {"allowed": 1, "complete": False, "start_s": 40},
+    ]
 
 
 # ------------------------------------------------------------------------------------------------ fuzzing
@@ -110,16 +115,19 @@ def test_schemathesis_finds_no_new_server_error_or_schema_violation(tmp_path, md
 def _client(tmp_path, mdir, version):
     "A client on a copy of the model folder whose model.json `version` is `version` (05_register writes an int)."
     import shutil
+
     creds, spec = keys("ops")
     shutil.copytree(mdir, tmp_path / "m")
     meta = json.loads((tmp_path / "m" / "model.json").read_text())
     (tmp_path / "m" / "model.json").write_text(json.dumps({**meta, "version": version}))
-    s = api.ApiSettings(_env_file=None, api_keys=spec, model_source="local", model_dir=tmp_path / "m", model_poll_seconds=0, redis_url=None)
+    s = api.ApiSettings(
+        _env_file=None, api_keys=spec, model_source="local", model_dir=tmp_path / "m", model_poll_seconds=0, redis_url=None
+    )
     return TestClient(api.create_app(s), raise_server_exceptions=False), {"X-API-Key": creds["ops"]}
 
 
 def test_model_info_with_an_int_version_in_model_json(tmp_path, mdir):
-    client, h = _client(tmp_path, mdir, 1)              # what 05_register writes
+    client, h = _client(tmp_path, mdir, 1)  # what 05_register writes
     with client as c:
         assert c.get("/model", headers=h).status_code == 200
 
@@ -148,7 +156,7 @@ def test_mlflow_down_at_start_and_during_serving(tmp_path, mdir):
 def test_redis_down_fails_open_to_per_worker_limits(tmp_path, mdir):
     res = R.fault_redis(tmp_path, mdir, limit=5)
     assert res["with_redis"] == [200] * 5 + [429] * 2
-    assert res["redis_killed"] == [200] * 5 + [429] * 3      # the in-memory fallback still limits, per worker
+    assert res["redis_killed"] == [200] * 5 + [429] * 3  # the in-memory fallback still limits, per worker
     assert res["server_errors"] == 0 and res["ready_after"] == 200
     assert res["behaviour"] == "fail-open to per-worker in-memory limits"
 

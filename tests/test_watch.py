@@ -1,6 +1,7 @@
 """The retraining watcher (credit_score.watch): event parsing, ignore rules, the queue and its state file,
 the audit trail; the watcher loop on the real S3 server with a tiny DVC pipeline; and the real thing: a new raw
 file uploaded to the bucket is retrained on and served (or refused) by a running API, timed."""
+
 import json
 import os
 import shutil
@@ -18,15 +19,36 @@ import pytest
 
 from conftest import OFFLINE, ROOT, make_raw_rows
 from credit_score import watch as w
-from credit_score.ingest import sha256_file
+from credit_score.core import sha256_file
 
-MINIO = {"EventName": "s3:ObjectCreated:Put", "Key": "credit-score/raw/incoming/a%2Bb.csv",
-         "Records": [{"eventVersion": "2.0", "eventSource": "minio:s3", "eventName": "s3:ObjectCreated:Put",
-                      "s3": {"bucket": {"name": "credit-score"},
-                             "object": {"key": "raw%2Fincoming%2Fa%2Bb.csv", "size": 10, "versionId": "v1", "sequencer": "1"}}}]}
-AWS = {"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:CompleteMultipartUpload",
-                    "s3": {"bucket": {"name": "credit-score"},
-                           "object": {"key": "raw/incoming/a%2Bb.csv", "size": 10, "eTag": "e", "versionId": "v1"}}}]}
+MINIO = {
+    "EventName": "s3:ObjectCreated:Put",
+    "Key": "credit-score/raw/incoming/a%2Bb.csv",
+    "Records": [
+        {
+            "eventVersion": "2.0",
+            "eventSource": "minio:s3",
+            "eventName": "s3:ObjectCreated:Put",
+            "s3": {
+                "bucket": {"name": "credit-score"},
+                "object": {"key": "raw%2Fincoming%2Fa%2Bb.csv", "size": 10, "versionId": "v1", "sequencer": "1"},
+            },
+        }
+    ],
+}
+AWS = {
+    "Records": [
+        {
+            "eventVersion": "2.1",
+            "eventSource": "aws:s3",
+            "eventName": "ObjectCreated:CompleteMultipartUpload",
+            "s3": {
+                "bucket": {"name": "credit-score"},
+                "object": {"key": "raw/incoming/a%2Bb.csv", "size": 10, "eTag": "e", "versionId": "v1"},
+            },
+        }
+    ]
+}
 
 
 def event(key: str, version: str = "v1", name: str = "s3:ObjectCreated:Put", bucket: str = "credit-score") -> dict:
@@ -43,15 +65,30 @@ def test_minio_and_aws_events_name_the_same_upload():
 
 
 def test_eventbridge_and_records_with_several_objects():
-    eb = {"detail-type": "Object Created", "detail": {"bucket": {"name": "b"}, "object": {"key": "raw/incoming/x.csv", "version-id": "9"}}}
+    eb = {
+        "detail-type": "Object Created",
+        "detail": {"bucket": {"name": "b"}, "object": {"key": "raw/incoming/x.csv", "version-id": "9"}},
+    }
     assert [u.id for u in w.parse_event(eb)] == ["b/raw/incoming/x.csv#9"]
     two = {"Records": event("raw/incoming/1.csv", "a")["Records"] + event("raw/incoming/2.csv", "b")["Records"]}
     assert [u.key for u in w.parse_event(two)] == ["raw/incoming/1.csv", "raw/incoming/2.csv"]
 
 
-@pytest.mark.parametrize("key", ["raw/ingested/c079c569d44cfdf4/train.csv", "raw/dvc/files/md5/78/604836", "raw/incoming/",
-                                 "raw/incoming/batch/test.csv", "raw/incoming/batch/manifest.json", "raw/incoming/readme.txt",
-                                 "processed/train.csv", "mlflow/1/model.pkl", "raw/incoming/a%20b.csv", "raw/incoming/a;rm%20-rf.csv"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "raw/ingested/c079c569d44cfdf4/train.csv",
+        "raw/dvc/files/md5/78/604836",
+        "raw/incoming/",
+        "raw/incoming/batch/test.csv",
+        "raw/incoming/batch/manifest.json",
+        "raw/incoming/readme.txt",
+        "processed/train.csv",
+        "mlflow/1/model.pkl",
+        "raw/incoming/a%20b.csv",
+        "raw/incoming/a;rm%20-rf.csv",
+    ],
+)
 def test_keys_outside_the_drop_zone_or_not_training_files_are_ignored(key):
     assert w.parse_event(event(key)) == []
 
@@ -70,12 +107,16 @@ def test_ingested_copies_never_trigger_even_when_watching_all_of_raw():
 # ---------------------------------------------------------------- unit: queue and state file
 def test_queue_is_fifo_and_deduplicates_by_version(tmp_path):
     q = w.UploadQueue(w.WatchState(tmp_path / "s.json"))
-    a1, a2, b = (w.Upload("b", "raw/incoming/a.csv", "1"), w.Upload("b", "raw/incoming/a.csv", "2"), w.Upload("b", "raw/incoming/b.csv", "1"))
+    a1, a2, b = (
+        w.Upload("b", "raw/incoming/a.csv", "1"),
+        w.Upload("b", "raw/incoming/a.csv", "2"),
+        w.Upload("b", "raw/incoming/b.csv", "1"),
+    )
     assert [q.put(u) for u in (a1, a2, b, w.Upload("b", "raw/incoming/a.csv", "1", via="event"))] == [True, True, True, False]
-    assert q.get(0) == a1 and not q.put(a1)          # running: not queued again
-    assert q.get(0) is None                          # one run at a time
+    assert q.get(0) == a1 and not q.put(a1)  # running: not queued again
+    assert q.get(0) is None  # one run at a time
     q.done(a1, {"decision": "refused"})
-    assert not q.put(a1)                             # handled: not again
+    assert not q.put(a1)  # handled: not again
     assert [q.get(0), q.get(0)] == [a2, None] and len(q) == 1
 
 
@@ -83,9 +124,10 @@ def test_state_survives_a_restart_and_a_crash_mid_run(tmp_path):
     path = tmp_path / "watch/state.json"
     q = w.UploadQueue(w.WatchState(path))
     ups = [w.Upload("b", f"raw/incoming/{i}.csv", "v") for i in range(3)]
-    for u in ups: q.put(u)
+    for u in ups:
+        q.put(u)
     q.done(q.get(0), {"decision": "promoted"})
-    q.get(0)                                          # ups[1] running when the process dies
+    q.get(0)  # ups[1] running when the process dies
     again = w.UploadQueue(w.WatchState(path))
     assert [u.id for u in again.items] == [ups[1].id, ups[2].id]
     assert not again.put(ups[0]) and again.state.handled[ups[0].id] == {"decision": "promoted"}
@@ -97,8 +139,10 @@ def test_concurrent_announcements_queue_each_version_once(tmp_path):
     q = w.UploadQueue(w.WatchState(tmp_path / "s.json"))
     ups = [w.Upload("b", f"raw/incoming/{i % 5}.csv", "v") for i in range(200)]
     threads = [threading.Thread(target=lambda part: [q.put(u) for u in part], args=(ups[i::4],)) for i in range(4)]
-    for t in threads: t.start()
-    for t in threads: t.join()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     assert sorted(u.key for u in q.items) == [f"raw/incoming/{i}.csv" for i in range(5)]
 
 
@@ -113,13 +157,16 @@ def test_events_endpoint_auth_dedup_and_bucket_filter(tmp_path):
         assert httpx.post(url + "/events", json=MINIO, headers={"Authorization": "Bearer nope"}).status_code == 401
         auth = {"Authorization": "Bearer t0ken"}
         assert len(httpx.post(url + "/events", json=MINIO, headers=auth).json()["queued"]) == 1
-        assert httpx.post(url + "/events", json=AWS, headers=auth).json()["duplicates"] == ["credit-score/raw/incoming/a+b.csv#v1"]
+        assert httpx.post(url + "/events", json=AWS, headers=auth).json()["duplicates"] == [
+            "credit-score/raw/incoming/a+b.csv#v1"
+        ]
         assert httpx.post(url + "/events", json=event("raw/incoming/z.csv", bucket="other"), headers=auth).json()["queued"] == []
         assert httpx.post(url + "/events", content=b"[", headers=auth).status_code == 400
         assert httpx.post(url + "/other", json=MINIO, headers=auth).status_code == 404
         assert httpx.get(url + "/health").json()["waiting"] == 1
     finally:
-        srv.shutdown(); srv.server_close()
+        srv.shutdown()
+        srv.server_close()
 
 
 # ---------------------------------------------------------------- unit: audit trail and gate records
@@ -133,14 +180,29 @@ def test_audit_trail_is_append_only_json_lines(tmp_path):
 
 
 def test_outcome_uses_only_this_runs_records(tmp_path):
-    (tmp_path / "reports").mkdir(); (tmp_path / "data/raw").mkdir(parents=True)
-    (tmp_path / "data/raw/manifest.json").write_text(json.dumps({"dataset_sha256": "d" * 64, "files": {"train.csv": {"sha256": "f" * 64}}}))
-    (tmp_path / "reports/register.json").write_text(json.dumps({"decision": "kept", "reason": "worse than the champion",
-                                                                "candidate": {"version": 4, "run_id": "r1", "macro_f1": 0.5}}))
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "data/raw").mkdir(parents=True)
+    (tmp_path / "data/raw/manifest.json").write_text(
+        json.dumps({"dataset_sha256": "d" * 64, "files": {"train.csv": {"sha256": "f" * 64}}})
+    )
+    (tmp_path / "reports/register.json").write_text(
+        json.dumps(
+            {
+                "decision": "kept",
+                "reason": "worse than the champion",
+                "candidate": {"version": 4, "run_id": "r1", "macro_f1": 0.5},
+            }
+        )
+    )
     (tmp_path / "reports/train_run.json").write_text(json.dumps({"run_id": "r1"}))
     now = w.outcome(tmp_path, time.time() - 10)
-    assert (now["decision"], now["why"], now["model_version"], now["run_id"], now["data_sha256"]) == \
-        ("refused", "worse than the champion", "4", "r1", "d" * 64)
+    assert (now["decision"], now["why"], now["model_version"], now["run_id"], now["data_sha256"]) == (
+        "refused",
+        "worse than the champion",
+        "4",
+        "r1",
+        "d" * 64,
+    )
     later = w.outcome(tmp_path, time.time() + 100)
     assert later["decision"] == "unchanged" and later["run_id"] is None and later["model_version"] is None
 
@@ -175,10 +237,12 @@ json.dump({"run_id": "fake-" + str(len(df))}, open('reports/train_run.json', 'w'
 @pytest.fixture
 def fake_repo(tmp_path):
     "A DVC project (no git) whose pipeline is ingest (the real one) -> a stand-in register that gates on row count."
-    repo = tmp_path / "repo"; (repo / "reports").mkdir(parents=True)
+    repo = tmp_path / "repo"
+    (repo / "reports").mkdir(parents=True)
     (repo / "dvc.yaml").write_text(FAKE_DVC)
     (repo / "params.yaml").write_text("ingest:\n  # where the data comes from\n  source: auto\n")
-    (repo / "ingest_stage.py").write_text(FAKE_INGEST); (repo / "register_stage.py").write_text(FAKE_REGISTER)
+    (repo / "ingest_stage.py").write_text(FAKE_INGEST)
+    (repo / "register_stage.py").write_text(FAKE_REGISTER)
     shutil.copy2(ROOT / ".env", repo / ".env")
     subprocess.run([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], cwd=repo, check=True)
     return repo
@@ -197,7 +261,7 @@ def drop_zone(s3, settings):
 def _upload(s3, settings, df: pd.DataFrame, key: str, tmp_path: Path) -> tuple[str, str]:
     path = tmp_path / f"{uuid.uuid4().hex}.csv"
     df.to_csv(path, index=False)
-    time.sleep(1.1)                      # the server stamps whole seconds: keep the upload order visible
+    time.sleep(1.1)  # the server stamps whole seconds: keep the upload order visible
     s3.upload_file(str(path), settings.s3_bucket, key)
     return s3.head_object(Bucket=settings.s3_bucket, Key=key)["VersionId"], sha256_file(path)
 
@@ -206,22 +270,26 @@ def _upload(s3, settings, df: pd.DataFrame, key: str, tmp_path: Path) -> tuple[s
 @pytest.mark.slow
 def test_watcher_runs_each_upload_once_audits_and_restores_on_failure(s3, settings, fake_repo, drop_zone, tmp_path):
     state, audit, lines = tmp_path / "w/state.json", tmp_path / "w/audit.jsonl", []
-    once = lambda: w.watch(fake_repo, state, audit, drop_zone, poll_seconds=0, port=0, push=False, once=True,
-                           settings=settings, say=lines.append)
+    once = lambda: w.watch(
+        fake_repo, state, audit, drop_zone, poll_seconds=0, port=0, push=False, once=True, settings=settings, say=lines.append
+    )
     good_v, good_sha = _upload(s3, settings, make_raw_rows(6, 3, seed=1), drop_zone + "good.csv", tmp_path)
-    bad = make_raw_rows(4, 2); bad.loc[1, "Credit_Score"] = "Excellent"
+    bad = make_raw_rows(4, 2)
+    bad.loc[1, "Credit_Score"] = "Excellent"
     bad_v, _ = _upload(s3, settings, bad, drop_zone + "bad.csv", tmp_path)
     small_v, _ = _upload(s3, settings, make_raw_rows(2, 2, seed=2), drop_zone + "small.csv", tmp_path)
     once()
     entries = {e["object"]["key"].rsplit("/", 1)[-1]: e for e in w.read_audit(audit)}
-    assert list(entries) == ["good.csv", "bad.csv", "small.csv"], lines     # oldest first
+    assert list(entries) == ["good.csv", "bad.csv", "small.csv"], lines  # oldest first
     good = entries["good.csv"]
     assert (good["decision"], good["model_version"], good["run_id"]) == ("promoted", "18", "fake-18"), good
     assert good["object"]["version_id"] == good_v and good["object"]["sha256"] == good_sha
     manifest = json.loads((fake_repo / "data/raw/manifest.json").read_text())
-    assert good["data_sha256"] != manifest["dataset_sha256"]                 # the later 'small' run replaced data/raw
+    assert good["data_sha256"] != manifest["dataset_sha256"]  # the later 'small' run replaced data/raw
     failed = entries["bad.csv"]
-    assert failed["decision"] == "failed" and failed["failed_step"] == "ingest" and "unknown label 'Excellent'" in failed["why"], failed
+    assert (
+        failed["decision"] == "failed" and failed["failed_step"] == "ingest" and "unknown label 'Excellent'" in failed["why"]
+    ), failed
     assert failed["object"]["version_id"] == bad_v
     small = entries["small.csv"]
     assert (small["decision"], small["why"], small["data_sha256"]) == ("refused", "4 rows < 10", manifest["dataset_sha256"])
@@ -231,7 +299,7 @@ def test_watcher_runs_each_upload_once_audits_and_restores_on_failure(s3, settin
     assert all(e["champion_before"] == e["champion_after"] for e in entries.values())  # the stand-in never touches the registry
     assert any("FAILED" in l for l in lines) and any("PROMOTED" in l for l in lines), lines
 
-    once()                                                                    # a restart: nothing repeats
+    once()  # a restart: nothing repeats
     assert len(w.read_audit(audit)) == 3
     v2, sha2 = _upload(s3, settings, make_raw_rows(5, 3, seed=3), drop_zone + "good.csv", tmp_path)  # same key, new version
     once()
@@ -245,18 +313,21 @@ def test_a_failed_run_puts_params_back_and_a_superseded_version_is_skipped(s3, s
     state, audit = tmp_path / "w/state.json", tmp_path / "w/audit.jsonl"
     old_v, _ = _upload(s3, settings, make_raw_rows(3, 1), drop_zone + "y.csv", tmp_path)
     new_v, _ = _upload(s3, settings, make_raw_rows(6, 2), drop_zone + "y.csv", tmp_path)
-    bad = make_raw_rows(3, 1); bad.loc[0, "ID"] = bad.loc[1, "ID"]
+    bad = make_raw_rows(3, 1)
+    bad.loc[0, "ID"] = bad.loc[1, "ID"]
     _upload(s3, settings, bad, drop_zone + "x.csv", tmp_path)
     q = w.UploadQueue(w.WatchState(state))
     w.poll(s3, q, settings.s3_bucket, drop_zone, say=lambda m: None)
     assert [u.key[-5:] for u in q.items] == ["y.csv", "y.csv", "x.csv"]
-    w.watch(fake_repo, state, audit, drop_zone, poll_seconds=0, port=0, push=False, once=True, settings=settings, say=lambda m: None)
+    w.watch(
+        fake_repo, state, audit, drop_zone, poll_seconds=0, port=0, push=False, once=True, settings=settings, say=lambda m: None
+    )
     y_old, y_new, x = w.read_audit(audit)
     assert x["decision"] == "failed" and "duplicate ID" in x["why"]
-    params = (fake_repo / "params.yaml").read_text()                          # the failed run left params.yaml as it was
+    params = (fake_repo / "params.yaml").read_text()  # the failed run left params.yaml as it was
     assert f"source: s3://{settings.s3_bucket}/{drop_zone}y.csv" in params and "x.csv" not in params
     lock = (fake_repo / "dvc.lock").read_text()
-    assert "y.csv" in lock and "x.csv" not in lock                           # and dvc.lock still describes y's run
+    assert "y.csv" in lock and "x.csv" not in lock  # and dvc.lock still describes y's run
     assert y_old["object"]["version_id"] == old_v and y_old["decision"] == "superseded" and new_v in y_old["why"]
     assert y_new["object"]["version_id"] == new_v and y_new["decision"] == "promoted"
 
@@ -277,14 +348,32 @@ def _new_raw_file(path: Path, rows: int, seed: int) -> Path:
 def running_api(tmp_path):
     "The API from this repository on a free loopback port, following the champion alias every second."
     from credit_score.api import new_key
+
     key, entry = new_key("watch-test")
     port = _free_port()
-    proc = w.start([sys.executable, "-m", "uvicorn", "--factory", "credit_score.api:create_app", "--host", "127.0.0.1",
-                    "--port", str(port), "--no-access-log"], ROOT, {"API_KEYS": entry, "MODEL_POLL_SECONDS": "1"}, tmp_path / "api.log")
+    proc = w.start(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "credit_score.api:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+        ],
+        ROOT,
+        {"API_KEYS": entry, "MODEL_POLL_SECONDS": "1"},
+        tmp_path / "api.log",
+    )
     url = f"http://127.0.0.1:{port}"
     try:
-        try: w.wait_http(url + "/ready", proc, 120)
-        except Exception as e: pytest.fail(f"the API serves no model ({e}); log: {(tmp_path / 'api.log').read_text()[-2000:]}")
+        try:
+            w.wait_http(url + "/ready", proc, 120)
+        except Exception as e:
+            pytest.fail(f"the API serves no model ({e}); log: {(tmp_path / 'api.log').read_text()[-2000:]}")
         yield url, {"X-API-Key": key}
     finally:
         w.stop_process(proc)
@@ -294,8 +383,10 @@ def _clone(tmp_path: Path) -> Path:
     "A git clone of HEAD plus the current data/raw, the DVC remotes' local config and .env (all git-ignored)."
     repo = tmp_path / "repo"
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(repo)], check=True)
-    for name in (".dvc/config.local", ".env"): shutil.copy2(ROOT / name, repo / name)
-    if (ROOT / "data/raw").is_dir(): shutil.copytree(ROOT / "data/raw", repo / "data/raw")
+    for name in (".dvc/config.local", ".env"):
+        shutil.copy2(ROOT / name, repo / name)
+    if (ROOT / "data/raw").is_dir():
+        shutil.copytree(ROOT / "data/raw", repo / "data/raw")
     return repo
 
 
@@ -310,10 +401,30 @@ def test_new_raw_file_in_the_bucket_is_retrained_and_served_or_refused(s3, setti
     data = _new_raw_file(tmp_path / "retrain.csv", rows, seed)
     state_dir = tmp_path / "watch"
     log = open(tmp_path / "watch.log", "wb")
-    watcher = subprocess.Popen([sys.executable, "-c", "import sys; from credit_score.watch import main; sys.exit(main())",
-                                "--repo", str(repo), "--prefix", drop_zone, "--poll-seconds", "5", "--port", str(port),
-                                "--state", str(state_dir / "state.json"), "--audit", str(state_dir / "audit.jsonl")],
-                               cwd=repo, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, "WATCHER_TOKEN": ""})
+    watcher = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from credit_score.watch import main; sys.exit(main())",
+            "--repo",
+            str(repo),
+            "--prefix",
+            drop_zone,
+            "--poll-seconds",
+            "5",
+            "--port",
+            str(port),
+            "--state",
+            str(state_dir / "state.json"),
+            "--audit",
+            str(state_dir / "audit.jsonl"),
+        ],
+        cwd=repo,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, "WATCHER_TOKEN": ""},
+    )
     try:
         w.wait_http(f"http://127.0.0.1:{port}/health", watcher, 60)
         key = drop_zone + "retrain.csv"
@@ -332,7 +443,9 @@ def test_new_raw_file_in_the_bucket_is_retrained_and_served_or_refused(s3, setti
         assert entry["object"]["sha256"] == sha256_file(data)
         # promoted, or refused by the gate: 05_register's comparison, or 04_evaluate's behavioural tests (a failed
         # stage there is a refusal too: the alias never moves); a failure anywhere else is a bug
-        gate_failure = entry["decision"] == "failed" and any(f"stage {n} failed" in entry["why"] for n in ("04_evaluate", "05_register"))
+        gate_failure = entry["decision"] == "failed" and any(
+            f"stage {n} failed" in entry["why"] for n in ("04_evaluate", "05_register")
+        )
         assert entry["decision"] in ("promoted", "refused") or gate_failure, entry
         if not gate_failure:
             assert entry["data_sha256"] and entry["run_id"] and entry["model_version"] and entry["metrics"], entry
@@ -340,31 +453,43 @@ def test_new_raw_file_in_the_bucket_is_retrained_and_served_or_refused(s3, setti
         if entry["decision"] == "promoted":
             while time.monotonic() - t0 < t_audit + 120:
                 served = httpx.get(api_url + "/model", headers=headers).json()
-                if served["version"] == entry["model_version"]: t_served = time.monotonic() - t0; break
+                if served["version"] == entry["model_version"]:
+                    t_served = time.monotonic() - t0
+                    break
                 time.sleep(0.5)
             assert t_served is not None, f"the API still serves {served} after the promotion of {entry['model_version']}"
             assert served["data_sha256"] == entry["data_sha256"] and served["run_id"] == entry["run_id"]
             assert entry["champion_after"] == entry["model_version"] != entry["champion_before"]
         else:
-            time.sleep(3)                                            # three poll periods of the API
+            time.sleep(3)  # three poll periods of the API
             served = httpx.get(api_url + "/model", headers=headers).json()
             assert served["version"] == served_before == entry["champion_after"] == entry["champion_before"], (served, entry)
             assert entry["why"]
         dup = httpx.post(f"http://127.0.0.1:{port}/events", json=event(key, version, bucket=settings.s3_bucket)).json()
-        assert dup["queued"] == [] and len(w.read_audit(state_dir / "audit.jsonl")) == 1   # announced twice, run once
+        assert dup["queued"] == [] and len(w.read_audit(state_dir / "audit.jsonl")) == 1  # announced twice, run once
     finally:
         watcher.send_signal(15)
-        try: watcher.wait(30)
-        except subprocess.TimeoutExpired: os.killpg(watcher.pid, 9)
+        try:
+            watcher.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(watcher.pid, 9)
         log.close()
-    bench = {"measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-             "command": "scripts/env.sh pytest tests/test_watch.py -q -k retrained_and_served",
-             "rows": rows, "decision": entry["decision"], "why": entry["why"],
-             "model_version": entry["model_version"], "served_before": served_before, "served_after": served["version"],
-             "upload_to_audit_seconds": round(t_audit, 1),
-             "upload_to_served_seconds": round(t_served, 1) if t_served else None,
-             "pipeline_steps_seconds": entry.get("steps"), "watcher_seconds": entry.get("seconds"),
-             "noticed_via": entry["object"]["via"], "metrics": entry["metrics"]}
+    bench = {
+        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": "scripts/env.sh pytest tests/test_watch.py -q -k retrained_and_served",
+        "rows": rows,
+        "decision": entry["decision"],
+        "why": entry["why"],
+        "model_version": entry["model_version"],
+        "served_before": served_before,
+        "served_after": served["version"],
+        "upload_to_audit_seconds": round(t_audit, 1),
+        "upload_to_served_seconds": round(t_served, 1) if t_served else None,
+        "pipeline_steps_seconds": entry.get("steps"),
+        "watcher_seconds": entry.get("seconds"),
+        "noticed_via": entry["object"]["via"],
+        "metrics": entry["metrics"],
+    }
     out = ROOT / "reports/bench/retrain.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(bench, indent=2) + "\n")

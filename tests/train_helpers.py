@@ -1,4 +1,5 @@
 """Small real runs for the train/evaluate/register tests: synthetic processed data, a throwaway MLflow experiment."""
+
 import json
 import uuid
 from pathlib import Path
@@ -6,11 +7,19 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
-from credit_score.ingest import FEATURE_COLUMNS, LABEL
-from credit_score.train import (demo_frame, log_model, make_estimator, make_pipeline_for, run_record, start_tracking,
-                                summarize, write_json)
+from credit_score.contract import FEATURE_COLUMNS, LABEL
+from credit_score.train import (
+    demo_frame,
+    log_model,
+    make_estimator,
+    make_pipeline_for,
+    run_record,
+    start_tracking,
+    summarize,
+    write_json,
+)
 
-TEST_EXPERIMENT = "credit-score-test"   # never the real experiment
+TEST_EXPERIMENT = "credit-score-test"  # never the real experiment
 
 
 def demo_split(folder: Path, seed: int = 0) -> tuple[Path, Path]:
@@ -25,10 +34,14 @@ def demo_split(folder: Path, seed: int = 0) -> tuple[Path, Path]:
 
 def params(candidates: dict | None = None) -> dict:
     "A `train` params section small enough for a test."
-    return {"seed": 0, "cv_folds": 3, "require_monotone": True,
-            "monotonic_cst": {"Delay_from_due_date": -1, "Outstanding_Debt": -1, "Debt_to_Income": -1},
-            "monotone_checks": {"Delay_from_due_date": [5, 30], "Outstanding_Debt": [500, 3000]},
-            "candidates": candidates or {"ordinal_hgb": {"kind": "ordinal_hgb", "params": {"max_iter": 40}}}}
+    return {
+        "seed": 0,
+        "cv_folds": 3,
+        "require_monotone": True,
+        "monotonic_cst": {"Delay_from_due_date": -1, "Outstanding_Debt": -1, "Debt_to_Income": -1},
+        "monotone_checks": {"Delay_from_due_date": [5, 30], "Outstanding_Debt": [500, 3000]},
+        "candidates": candidates or {"ordinal_hgb": {"kind": "ordinal_hgb", "params": {"max_iter": 40}}},
+    }
 
 
 def lineage_files(folder: Path) -> tuple[Path, Path]:
