@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 VENV_BIN = Path(sys.executable).parent
 
 from api_helpers import free_port, keys, reference_row, start_uvicorn, stop, wait_ready  # noqa: E402
-from credit_score.api import EXAMPLE  # noqa: E402
+from credit_score.serving.schema import EXAMPLE  # noqa: E402
 from credit_score.core import Settings  # noqa: E402
 
 PROJECT_PORTS = {"s3": 8333, "mlflow": 5000, "redis": 6379, "filer": 8888, "api": 8000, "app": 8501}
@@ -528,11 +528,13 @@ def fault_redis(work: Path, mdir: Path, limit: int = 5) -> dict:
 def fault_model_file(work: Path, mdir: Path) -> dict:
     "A corrupt model.pkl and a mismatched one: refused before unpickling, the previously served model kept."
     import credit_score.api as api
+    from credit_score.modelfile import ModelIntegrityError
+    from credit_score.serving.state import ModelState, load_local
 
     d = work / "corrupt-models"
     shutil.copytree(mdir, d, dirs_exist_ok=True)
     s = api.ApiSettings(_env_file=None, api_keys="", model_source="local", model_dir=d, model_poll_seconds=0, redis_url=None)
-    state = api.ModelState(s)
+    state = ModelState(s)
     state.refresh()
     good = state.bundle.version if state.bundle else None
     results = {}
@@ -551,11 +553,11 @@ def fault_model_file(work: Path, mdir: Path) -> dict:
     for name, change in cases.items():
         (d / "model.pkl").write_bytes(change(blob))
         try:
-            api.load_local(d)
+            load_local(d)
             refused = False
-        except api.ModelIntegrityError:
+        except ModelIntegrityError:
             refused = True
-        state._load(lambda: api.load_local(d), "corrupt model.pkl")
+        state._load(lambda: load_local(d), "corrupt model.pkl")
         results[name] = {"refused": refused, "previous_kept": state.bundle is not None and state.bundle.version == good}
     return {
         "cases": results,
@@ -976,7 +978,8 @@ def auth_check(mdir: Path) -> dict:
 
 def checksum_check(work: Path, mdir: Path) -> dict:
     "The load path hashes before it unpickles: a booby-trapped model.pkl with a wrong hash never runs."
-    import credit_score.api as api
+    from credit_score.modelfile import ModelIntegrityError
+    from credit_score.serving.state import load_local
 
     d = work / "trap"
     d.mkdir(exist_ok=True)
@@ -989,9 +992,9 @@ def checksum_check(work: Path, mdir: Path) -> dict:
     (d / "model.pkl").write_bytes(pickle.dumps(Trap()))
     (d / "model.json").write_text((mdir / "model.json").read_text())
     try:
-        api.load_local(d)
+        load_local(d)
         refused = False
-    except api.ModelIntegrityError:
+    except ModelIntegrityError:
         refused = True
     return {"refused": refused, "payload_ran": marker.exists(), "ok": refused and not marker.exists()}
 
@@ -1123,7 +1126,7 @@ def write_report(res: dict, out_dir: Path) -> None:
         "afterwards). Proxy absent (S3 down) and, in the full run, proxy cutting every connection after 200 kB (S3 dying mid-transfer): push and "
         "pull fail with an `ERROR:` line, no partial object in the bucket, no partial file in the workspace; the retry with S3 "
         "back succeeds and the pulled file's sha256 matches.",
-        "redis_down": "Decision (what the API does now, credit_score.api.make_limiter: `in_memory_fallback_enabled=True`): **fail open to "
+        "redis_down": "Decision (what the API does now, credit_score.serving.routes.make_limiter: `in_memory_fallback_enabled=True`): **fail open to "
         "per-worker in-memory limits**. Scoring keeps working when Redis dies; each worker then enforces the limit on its own "
         "(so up to workers x limit per window) until Redis is back. No 5xx.",
         "model_file": "model.pkl flipped / truncated / replaced: refused with ModelIntegrityError before unpickling; the served model is kept.",

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from credit_score.api import EXAMPLE, FEATURES, ApiSettings, as_text, new_key
+from credit_score.serving.schema import EXAMPLE, FEATURES, as_text
+from credit_score.serving.settings import ApiSettings, new_key
 from credit_score.core import project_root
 
 ROOT = project_root(Path(__file__).parent)

@@ -16,9 +16,14 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-import credit_score.api as api
-from credit_score.api import EXAMPLE, FEATURES, ApiSettings, ModelState, create_app, hash_key, main
+from credit_score import contract, modelfile
+from credit_score.api import create_app, main
 from credit_score.contract import FEATURE_COLUMNS, LABEL
+from credit_score.serving import predict, schema
+from credit_score.serving import state as serve_state
+from credit_score.serving.schema import EXAMPLE, FEATURES
+from credit_score.serving.settings import ApiSettings, hash_key
+from credit_score.serving.state import ModelState
 
 from api_helpers import keys, reference_row, settings
 from synthetic_model import build_pipeline, make_rows, save_model_dir
@@ -105,7 +110,7 @@ def test_predict_reply_shape(client, creds):
     r = client.post("/predict", json=EXAMPLE, headers=H(creds))
     assert r.status_code == 200, r.text
     body = r.json()
-    assert api.Prediction.model_validate(body).model_dump() == body  # the documented reply model
+    assert schema.Prediction.model_validate(body).model_dump() == body  # the documented reply model
     assert set(body) == {"credit_score", "probabilities", "model_version", "reasons"}
     assert body["credit_score"] in ("Good", "Poor", "Standard") and body["model_version"] == "3"
     assert set(body["probabilities"]) == {"Good", "Poor", "Standard"}
@@ -118,7 +123,8 @@ def test_predict_reply_shape(client, creds):
 
 def test_the_class_is_the_models_own_predict(client, creds, fitted):
     "The class comes from model.predict (threshold rule of the ordinal model), not the arg-max of the probabilities."
-    from credit_score.api import frame, raw_row
+    from credit_score.serving.predict import frame
+    from credit_score.serving.schema import raw_row
 
     rows = [{**EXAMPLE, "Delay_from_due_date": d, "Outstanding_Debt": str(60 * d)} for d in range(0, 60, 2)]
     X = frame([raw_row(r) for r in rows])
@@ -178,8 +184,8 @@ def test_concurrent_requests_scored_together_get_their_own_answers(client, creds
     rows = [{**EXAMPLE, "Delay_from_due_date": d, "Outstanding_Debt": str(50 * d)} for d in range(0, 60, 4)]
     alone = [client.post("/predict", json=r, headers=H(creds)).json() for r in rows]
     sizes = []
-    real = api._score_group
-    monkeypatch.setattr(api, "_score_group", lambda b, parts: sizes.append(len(parts)) or real(b, parts))
+    real = predict._score_group
+    monkeypatch.setattr(predict, "_score_group", lambda b, parts: sizes.append(len(parts)) or real(b, parts))
     with ThreadPoolExecutor(8) as ex:
         together = list(ex.map(lambda r: client.post("/predict", json=r, headers=H(creds)).json(), rows * 3))
     assert together == alone * 3
@@ -188,14 +194,14 @@ def test_concurrent_requests_scored_together_get_their_own_answers(client, creds
 
 def test_predictor_scores_a_loop_turn_in_calls_of_at_most_max_rows(model_dir, monkeypatch):
     "Requests queued in one loop turn share calls of at most max_rows rows; each gets its own rows; a bad one fails alone."
-    bundle = api.load_local(model_dir)
-    rows = [api.raw_row({**EXAMPLE, "Delay_from_due_date": d}) for d in range(0, 50, 5)]
-    alone = [api.score(bundle.model, [r]) for r in rows]
-    calls, real = [], api._score_group
-    monkeypatch.setattr(api, "_score_group", lambda b, parts: calls.append([len(p) for p in parts]) or real(b, parts))
+    bundle = serve_state.load_local(model_dir)
+    rows = [schema.raw_row({**EXAMPLE, "Delay_from_due_date": d}) for d in range(0, 50, 5)]
+    alone = [predict.score(bundle.model, [r]) for r in rows]
+    calls, real = [], predict._score_group
+    monkeypatch.setattr(predict, "_score_group", lambda b, parts: calls.append([len(p) for p in parts]) or real(b, parts))
 
     async def together():
-        p = api.Predictor(max_rows=4)
+        p = predict.Predictor(max_rows=4)
         p.start()
         try:
             return await asyncio.gather(
@@ -213,9 +219,9 @@ def test_predictor_scores_a_loop_turn_in_calls_of_at_most_max_rows(model_dir, mo
 
 def test_take_fits_requests_into_one_call():
     q = lambda *sizes: [(None, [{}] * n, None) for n in sizes]
-    assert api._take(q(3, 3, 3), 7) == 2
-    assert api._take(q(9, 1), 7) == 1  # a request bigger than a call still goes, alone
-    assert api._take(q(1, 1), 256) == 2 and api._take([], 256) == 0
+    assert predict._take(q(3, 3, 3), 7) == 2
+    assert predict._take(q(9, 1), 7) == 1  # a request bigger than a call still goes, alone
+    assert predict._take(q(1, 1), 256) == 2 and predict._take([], 256) == 0
 
 
 # --- keys ---------------------------------------------------------------------------------------
@@ -365,7 +371,7 @@ def test_batch_json(client, creds):
     r = client.post("/predict/batch", json=rows, headers=H(creds))
     assert r.status_code == 200, r.text
     body = r.json()
-    assert api.BatchPrediction.model_validate(body).model_dump() == body
+    assert schema.BatchPrediction.model_validate(body).model_dump() == body
     assert body["rows"] == 2 and body["model_version"] == "3"
     assert [p["row"] for p in body["predictions"]] == [0, 1] and body["predictions"][1]["ID"] == "0x2"
     assert body["predictions"][1]["credit_score"] == "Poor" and body["predictions"][0]["reasons"] is None
@@ -481,11 +487,11 @@ def test_sha_mismatch_is_refused_not_ready(model_dir, creds, caplog):
 
 def test_unpickle_happens_only_after_the_hash_check(model_dir, monkeypatch):
     calls = []
-    monkeypatch.setattr(api.pickle, "loads", lambda b: calls.append(b))
+    monkeypatch.setattr(modelfile, "unpickle", lambda b: calls.append(b))
     meta = json.loads((model_dir / "model.json").read_text())
     (model_dir / "model.json").write_text(json.dumps({**meta, "sha256": "f" * 64}))
-    with pytest.raises(api.ModelIntegrityError):
-        api.load_local(model_dir)
+    with pytest.raises(modelfile.ModelIntegrityError):
+        serve_state.load_local(model_dir)
     assert calls == []
 
 
@@ -497,7 +503,7 @@ class FakeRegistry:
 
     def champion(self, s):
         if self.down:
-            raise api.RegistryUnavailable("MLflow at test unreachable (ConnectError)")
+            raise serve_state.RegistryUnavailable("MLflow at test unreachable (ConnectError)")
         sha = self.tags.get(self.alias) or hashlib.sha256(self.blobs[self.alias]).hexdigest()
         return {
             "version": self.alias,
@@ -515,9 +521,11 @@ def registry(fitted, monkeypatch):
     import pickle
 
     reg = FakeRegistry({"1": pickle.dumps(fitted[0]), "2": pickle.dumps(fitted[1])}, "1")
-    monkeypatch.setattr(api, "champion", reg.champion)
-    monkeypatch.setattr(api, "download_model_file", reg.download)
-    monkeypatch.setattr(api, "_registry_get", lambda *a, **k: (_ for _ in ()).throw(api.RegistryUnavailable("no runs api")))
+    monkeypatch.setattr(serve_state, "champion", reg.champion)
+    monkeypatch.setattr(serve_state, "download_model_file", reg.download)
+    monkeypatch.setattr(
+        serve_state, "_registry_get", lambda *a, **k: (_ for _ in ()).throw(serve_state.RegistryUnavailable("no runs api"))
+    )
     return reg
 
 
@@ -627,14 +635,14 @@ class StandInS3:
             "promoted_at": "2026-01-01T00:00:00+00:00",
             **changes,
         }
-        self.objects[api.POINTER_KEY] = json.dumps(pointer).encode()
+        self.objects[modelfile.POINTER_KEY] = json.dumps(pointer).encode()
         return pointer
 
 
 def _s3_state(model_dir, creds, bucket: StandInS3, monkeypatch):
     "An app in MODEL_SOURCE=s3 reading `bucket`; any call to the MLflow registry fails the test."
-    monkeypatch.setattr(api, "_registry_get", lambda *a, **k: pytest.fail("MODEL_SOURCE=s3 called the MLflow registry"))
-    monkeypatch.setattr(api, "champion", lambda *a, **k: pytest.fail("MODEL_SOURCE=s3 asked MLflow for the champion"))
+    monkeypatch.setattr(serve_state, "_registry_get", lambda *a, **k: pytest.fail("MODEL_SOURCE=s3 called the MLflow registry"))
+    monkeypatch.setattr(serve_state, "champion", lambda *a, **k: pytest.fail("MODEL_SOURCE=s3 asked MLflow for the champion"))
     s = settings(model_dir, creds[1], model_source="s3", s3_bucket="demo")
     state = ModelState(s)
     state.s3 = bucket
@@ -665,7 +673,7 @@ def test_s3_source_without_a_pointer_is_not_ready_and_says_why(model_dir, creds,
 )
 def test_s3_source_with_an_unusable_pointer_is_not_ready(model_dir, creds, monkeypatch, pointer, msg):
     bucket = StandInS3()
-    bucket.objects[api.POINTER_KEY] = pointer
+    bucket.objects[modelfile.POINTER_KEY] = pointer
     app, c, state = _s3_state(model_dir, creds, bucket, monkeypatch)
     with c:
         r = c.get("/ready")
@@ -693,7 +701,7 @@ def test_s3_source_serves_swaps_refuses_and_survives_an_outage(model_dir, creds,
         )
         gets = len(bucket.gets)
         state.refresh()  # unchanged: one GET of the pointer, no download
-        assert bucket.gets[gets:] == [api.POINTER_KEY]
+        assert bucket.gets[gets:] == [modelfile.POINTER_KEY]
         # a pointer whose sha256 does not match its file: refused, once, and the old model stays
         other = tmp_path / "other"
         save_model_dir(fitted[1], other, version="4")
@@ -742,10 +750,10 @@ def test_s3_errors_other_than_403_404_mean_unreachable(model_dir, creds):
     for status, code in ((403, "AccessDenied"), (404, "NoSuchBucket")):
         bucket.error = ClientError({"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "GetObject")
         with pytest.raises(LookupError, match=f"no champion pointer at s3://demo/models/champion/champion.json \\({code}\\)"):
-            api.s3_champion(s, bucket)
+            serve_state.s3_champion(s, bucket)
     bucket.error = ClientError({"Error": {"Code": "SlowDown"}, "ResponseMetadata": {"HTTPStatusCode": 503}}, "GetObject")
-    with pytest.raises(api.RegistryUnavailable, match="answered SlowDown"):
-        api.s3_champion(s, bucket)
+    with pytest.raises(serve_state.RegistryUnavailable, match="answered SlowDown"):
+        serve_state.s3_champion(s, bucket)
 
 
 # --- OpenAPI, CLI, import ------------------------------------------------------------------------------
@@ -786,6 +794,38 @@ def test_import_does_no_work():
     subprocess.run([sys.executable, "-c", code], check=True, env={"PATH": "/usr/bin", "HOME": "/tmp"})
 
 
+def test_serving_imports_no_training_evaluation_or_registration():
+    "A fresh interpreter that imports the API (and loads nothing) has no training, MLflow or plotting module in sys.modules."
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, credit_score.api, credit_score.serving.routes; "
+        "bad = sorted(m for m in sys.modules if m.startswith(('credit_score.train', 'credit_score.evaluate', "
+        "'credit_score.register', 'credit_score.eda', 'mlflow', 'matplotlib', 'tqdm'))); "
+        "assert not bad, bad"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_routes_take_their_inputs_from_overridable_dependencies(model_dir, creds):
+    "Every input of an endpoint is a dependency: a test swaps the key check, the served model and the scorer without globals."
+    from credit_score.serving import routes
+
+    app = create_app(settings(model_dir, creds[1]))
+    other = serve_state.load_local(model_dir)
+    other = type(other)(other.model, {**other.meta, "version": "override"}, other.reference)
+    app.dependency_overrides |= {routes.api_key: lambda: "tester", routes.served_model: lambda: other}
+    with TestClient(app) as c:
+        r = c.post("/predict", json=EXAMPLE)  # no key sent: the overridden check lets it through
+        assert r.status_code == 200 and r.json()["model_version"] == "override"
+        app.dependency_overrides.clear()
+        assert c.post("/predict", json=EXAMPLE).status_code == 401
+        assert c.post("/predict", json=EXAMPLE, headers=H(creds)).json()["model_version"] == "3"
+    app.state.limiter.reset()
+
+
 def test_batch_json_fast_path_reads_values_as_the_checked_path_does():
     "A valid list is validated straight from the bytes; the values must come out as json.loads + validation gives them."
     import json
@@ -804,20 +844,20 @@ def test_batch_json_fast_path_reads_values_as_the_checked_path_does():
         EXAMPLE,
     ]
     body = json.dumps(odd).encode()
-    rows, err = api.rows_from_json(body, 10)
+    rows, err = schema.rows_from_json(body, 10)
     assert err is None
-    assert rows == [api.raw_row(r) for r in api._rows_adapter.validate_python(json.loads(body))]
-    _, err = api.rows_from_json(body, 1)  # too many rows: still the 413
+    assert rows == [schema.raw_row(r) for r in schema._rows_adapter.validate_python(json.loads(body))]
+    _, err = schema.rows_from_json(body, 1)  # too many rows: still the 413
     assert err.status_code == 413
 
 
 def test_score_without_a_frame_matches_the_pipeline(fitted):
     "score() hands RawFeatures plain columns instead of a DataFrame: the same classes and probabilities."
-    rows = [api.raw_row({**EXAMPLE, "Age": str(20 + i), "Credit_Mix": ["Good", "_", "Bad"][i % 3]}) for i in range(7)]
-    labels, proba = api.score(fitted[0], rows)
-    np.testing.assert_array_equal(proba, fitted[0].predict_proba(api.frame(rows)))
-    np.testing.assert_array_equal(labels, fitted[0].predict(api.frame(rows)))
-    assert {c: list(v) for c, v in api.columns(rows).items()} == {c: [r[c] for r in rows] for c in api.FEATURE_COLUMNS}
+    rows = [schema.raw_row({**EXAMPLE, "Age": str(20 + i), "Credit_Mix": ["Good", "_", "Bad"][i % 3]}) for i in range(7)]
+    labels, proba = predict.score(fitted[0], rows)
+    np.testing.assert_array_equal(proba, fitted[0].predict_proba(predict.frame(rows)))
+    np.testing.assert_array_equal(labels, fitted[0].predict(predict.frame(rows)))
+    assert {c: list(v) for c, v in predict.columns(rows).items()} == {c: [r[c] for r in rows] for c in contract.FEATURE_COLUMNS}
 
 
 def test_score_asks_labels_from_proba_when_the_estimator_offers_it(fitted):
@@ -839,5 +879,5 @@ def test_score_asks_labels_from_proba_when_the_estimator_offers_it(fitted):
             return np.asarray(self.classes_)[proba.argmax(axis=1)]
 
     model = Pipeline([("features", fitted[0].steps[0][1]), ("model", OnePass())])
-    labels, proba = api.score(model, [api.raw_row(EXAMPLE)] * 3)
+    labels, proba = predict.score(model, [schema.raw_row(EXAMPLE)] * 3)
     assert list(labels) == [est.classes_[proba[0].argmax()]] * 3

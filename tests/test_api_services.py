@@ -18,8 +18,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-import credit_score.api as api
-from credit_score.api import EXAMPLE, create_app
+from credit_score.api import create_app
+from credit_score.serving import state as serve_state
+from credit_score.serving.schema import EXAMPLE
 from credit_score.core import Settings, s3_client
 from credit_score.register import POINTER_KEY, upload_champion, write_pointer
 
@@ -172,7 +173,7 @@ def s3_settings(tmp_path, creds, bucket: str, **kw):
 
 
 def test_serves_the_bucket_champion_and_follows_the_pointer(tmp_path, creds, models, bucket, monkeypatch):
-    monkeypatch.setattr(api, "_registry_get", lambda *a, **k: pytest.fail("MODEL_SOURCE=s3 called the MLflow registry"))
+    monkeypatch.setattr(serve_state, "_registry_get", lambda *a, **k: pytest.fail("MODEL_SOURCE=s3 called the MLflow registry"))
     app = create_app(s3_settings(tmp_path, creds, bucket, model_poll_seconds=0.3))
     with TestClient(app) as c:
         assert c.get("/health").json() == {"status": "ok"}  # before any champion exists
@@ -234,7 +235,7 @@ def test_s3_source_never_imports_mlflow(tmp_path, creds, models, bucket):
     "A fresh process serving from the bucket: the model loads, and mlflow is not among its modules."
     publish(models[0], 1, bucket, tmp_path / "pub")
     code = (
-        "import sys; from credit_score.api import ApiSettings, ModelState; "
+        "import sys; from credit_score.serving.settings import ApiSettings; from credit_score.serving.state import ModelState; "
         "state = ModelState(ApiSettings(model_source='s3')); state.refresh(); "
         "assert state.bundle is not None and state.bundle.source == 's3', state.problem; "
         "assert not [m for m in sys.modules if m.split('.')[0] == 'mlflow'], 'mlflow imported'"

@@ -284,7 +284,8 @@ def test_api_module_imports_with_only_the_api_requirements(tmp_path):
     (tmp_path / "model.pkl").write_bytes(pickle.dumps(model))
     probe = (
         "import pickle, credit_score.api as m; assert callable(m.create_app); "
-        "model = pickle.load(open('model.pkl', 'rb')); labels, proba = m.score(model, [m.raw_row(m.EXAMPLE)]); "
+        "from credit_score.serving.predict import score; from credit_score.serving.schema import EXAMPLE, raw_row; "
+        "model = pickle.load(open('model.pkl', 'rb')); labels, proba = score(model, [raw_row(EXAMPLE)]); "
         "assert proba.shape == (1, 3), proba.shape"
     )
     r = subprocess.run(
