@@ -7,8 +7,8 @@ __all__ = ['DEFAULT_API_URL', 'TYPICAL_APPLICANT', 'IDENTITY_COLUMNS', 'CHOICES'
            'HIGHLIGHT', 'MUTED', 'LINEAGE_TTL', 'GROUPS', 'ApiConfig', 'api_config', 'ApiError', 'field_errors',
            'retry_after', 'explain', 'call_api', 'predict', 'predict_batch', 'model_info', 'loan_text', 'parse_loans',
            'history_text', 'parse_history', 'probability_frame', 'reasons_frame', 'probability_chart', 'short',
-           'lineage_text', 'read_upload', 'scored_frame', 'lineage', 'sidebar', 'applicant_form', 'show_prediction',
-           'single_tab', 'batch_tab', 'main']
+           'lineage_text', 'read_upload', 'scored_frame', 'lineage', 'metrics_markdown', 'sidebar', 'applicant_form',
+           'show_prediction', 'single_tab', 'batch_tab', 'main']
 
 # %% ../nbs/07_app.ipynb #7e15bbf9
 import io
@@ -261,6 +261,12 @@ def lineage(cfg: ApiConfig, version: str | None = None) -> dict:
         st.session_state["lineage"] = (cfg.url, time.monotonic(), info)
     return info
 
+def metrics_markdown(metrics: dict) -> str:
+    "The model's metrics as a two-column Markdown table that wraps in the narrow sidebar (macro-F1 first, 3 decimals)."
+    order = sorted(metrics, key=lambda k: (k != "macro_f1", k))
+    rows = [f"| {k.replace('_', ' ')} | {float(metrics[k]):.3f} |" for k in order]
+    return "\n".join(["| metric | value |", "|:--|--:|", *rows])
+
 def sidebar(cfg: ApiConfig) -> None:
     "Where the API is, whether a key is set (never the key), and the served model."
     with st.sidebar:
@@ -272,7 +278,7 @@ def sidebar(cfg: ApiConfig) -> None:
         try: info = lineage(cfg)
         except ApiError as e: st.error(str(e)); return
         st.markdown(lineage_text(info))
-        if info.get("metrics"): st.dataframe(pd.Series(info["metrics"], name="value"), width="stretch")
+        if info.get("metrics"): st.markdown(metrics_markdown(info["metrics"]))   # a dataframe clipped the long names
 
 # %% ../nbs/07_app.ipynb #035f6be2
 def _widget(name: str, default):
