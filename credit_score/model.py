@@ -8,9 +8,10 @@ __all__ = ['PACKED_MAX_ROWS', 'PackedTrees', 'OrdinalClassifier', 'predict']
 # %% ../nbs/model.ipynb #9e3e7227
 import numpy as np
 import pandas as pd
-from scipy.special import expit
+from scipy.special import expit, logit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
 from .contract import ORDER
@@ -70,6 +71,10 @@ class PackedTrees:
 
 
 # %% ../nbs/model.ipynb #b3ef2dc9
+def _logits(cumulative: np.ndarray) -> np.ndarray:
+    "Cumulative probabilities as log-odds, kept finite."
+    return logit(np.clip(cumulative, 1e-6, 1 - 1e-6))
+
 class OrdinalClassifier(ClassifierMixin, BaseEstimator):
     "Ordered classes as K-1 binary 'at least this good' gradient-boosting models, monotone in the named features."
     def __init__(self, order=ORDER, monotonic=None, params=None, thresholds=None, random_state=None):
@@ -120,12 +125,29 @@ class OrdinalClassifier(ClassifierMixin, BaseEstimator):
         c = self.packed_proba_(X) if len(X) <= PACKED_MAX_ROWS else self.sklearn_proba_(X)
         return np.minimum.accumulate(c, axis=1)
 
-    def predict_proba(self, X) -> np.ndarray:
-        "Class probabilities, columns in `classes_` order."
-        c = self.cumulative_(X)
-        full = np.column_stack([np.ones(len(c)), c, np.zeros(len(c))])
+    def calibrate(self, cumulative: np.ndarray, y) -> "OrdinalClassifier":
+        "Fit the class probabilities on out-of-fold cumulative probabilities (never on rows the models were fitted on)."
+        self.calibrator_ = LogisticRegression(max_iter=1000).fit(_logits(cumulative), np.asarray(y, dtype=object))
+        return self
+
+    def _proba(self, cumulative: np.ndarray) -> np.ndarray:
+        "Class probabilities (columns in `classes_` order) from the cumulative ones: calibrated when `calibrate` was fitted."
+        calibrator = getattr(self, "calibrator_", None)   # absent in models pickled before calibration existed
+        if calibrator is not None:
+            proba = calibrator.predict_proba(_logits(cumulative))
+            return proba[:, [list(calibrator.classes_).index(k) for k in self.classes_]]
+        full = np.column_stack([np.ones(len(cumulative)), cumulative, np.zeros(len(cumulative))])
         by_rank = full[:, :-1] - full[:, 1:]                      # columns worst..best
         return by_rank[:, [list(self.order).index(k) for k in self.classes_]]
+
+    def predict_proba(self, X) -> np.ndarray:
+        "Class probabilities, columns in `classes_` order."
+        return self._proba(self.cumulative_(X))
+
+    def predict_with_proba(self, X) -> tuple[np.ndarray, np.ndarray]:
+        "`predict` and `predict_proba` from one pass of the boosted models."
+        c = self.cumulative_(X)
+        return self._labels(c), self._proba(c)
 
     def _labels(self, cumulative: np.ndarray) -> np.ndarray:
         "Poor, plus one step for each cumulative probability above its threshold."
@@ -137,7 +159,9 @@ class OrdinalClassifier(ClassifierMixin, BaseEstimator):
         return self._labels(self.cumulative_(X))
 
     def labels_from_proba(self, proba: np.ndarray) -> np.ndarray:
-        "`predict`'s classes from `predict_proba`'s output, without running the models again."
+        "`predict`'s classes from uncalibrated `predict_proba` output, without running the models again."
+        if getattr(self, "calibrator_", None) is not None:
+            raise ValueError("calibrated probabilities do not determine the class: use predict_with_proba")
         by_rank = np.asarray(proba)[:, [list(self.classes_).index(k) for k in self.order]]   # columns worst..best
         return self._labels(np.cumsum(by_rank[:, ::-1], axis=1)[:, ::-1][:, 1:])        # P(class >= k), k = 1..K-1
 

@@ -4,9 +4,10 @@
 
 # %% auto #0
 __all__ = ['KINDS', 'EXPERIMENT', 'StageDataError', 'read_split', 'demo_frame', 'load_params', 'make_estimator',
-           'make_pipeline_for', 'grouped_folds', 'class_rank', 'monotone_violations', 'summarize', 'cross_validate',
-           'data_version', 'git_state', 'start_tracking', 'flat_params', 'log_candidate', 'select', 'requirements',
-           'log_model', 'download_model', 'load_model', 'write_json', 'run_record', 'read_run_record', 'train']
+           'make_pipeline_for', 'grouped_folds', 'class_rank', 'monotone_violations', 'summarize', 'out_of_fold',
+           'cross_validate', 'data_version', 'git_state', 'start_tracking', 'flat_params', 'log_candidate', 'select',
+           'requirements', 'log_model', 'download_model', 'load_model', 'write_json', 'run_record', 'read_run_record',
+           'calibrate', 'train']
 
 # %% ../nbs/03_train.ipynb #2b59e977
 import json
@@ -126,14 +127,26 @@ def summarize(scores: list[float], violations: int = 0) -> dict:
     return {"macro_f1_mean": round(float(np.mean(scores)), 6), "macro_f1_std": round(float(np.std(scores)), 6),
             "folds": [round(float(s), 6) for s in scores], "monotone_violations": int(violations)}
 
-def cross_validate(make, X: pd.DataFrame, y: pd.Series, folds, monotone: dict | None = None, desc: str = "") -> dict:
-    "Grouped CV of the pipeline `make()` builds: macro-F1 per fold and monotonicity violations."
-    scores, violations = [], 0
+def out_of_fold(model, X: pd.DataFrame) -> np.ndarray | None:
+    "The final estimator's cumulative probabilities on `X` (None for an estimator without them)."
+    *steps, (_, est) = model.steps
+    if not hasattr(est, "cumulative_"): return None
+    for _, step in steps: X = step.transform(X)
+    return est.cumulative_(X)
+
+def cross_validate(make, X: pd.DataFrame, y: pd.Series, folds, monotone: dict | None = None, desc: str = "",
+                   oof: dict | None = None) -> dict:
+    "Grouped CV of the pipeline `make()` builds: macro-F1 per fold and monotonicity violations (`oof['cumulative']`: out-of-fold cumulative probabilities)."
+    scores, violations, cumulative = [], 0, None
     with threadpool_limits(limits=1):
         for tr, va in tqdm(folds, desc=desc or "folds", leave=False):
             model = make().fit(X.iloc[tr], y.iloc[tr])
             scores.append(f1_score(y.iloc[va], model.predict(X.iloc[va]), average="macro"))
             violations += sum(monotone_violations(model, X.iloc[va], c, d) for c, d in (monotone or {}).items())
+            if oof is not None and (c := out_of_fold(model, X.iloc[va])) is not None:
+                if cumulative is None: cumulative = np.full((len(X), c.shape[1]), np.nan)
+                cumulative[va] = c
+    if oof is not None: oof["cumulative"] = cumulative
     return summarize(scores, violations)
 
 # %% ../nbs/03_train.ipynb #2e59347c
@@ -256,6 +269,14 @@ def read_run_record(path: Path | str, stage: str) -> dict:
     if missing: raise StageDataError(f"{stage}: {path} lacks {', '.join(missing)}: rerun the train stage")
     return rec
 
+# %% ../nbs/03_train.ipynb #bc541d09
+def calibrate(model, cumulative: np.ndarray | None, y: pd.Series, enabled: bool = True) -> bool:
+    "Fit the winner's class probabilities on its out-of-fold cumulative probabilities, when it has them; True if it did."
+    est = model.steps[-1][1]
+    if not enabled or cumulative is None or not hasattr(est, "calibrate") or np.isnan(cumulative).any(): return False
+    est.calibrate(cumulative, y)
+    return True
+
 # %% ../nbs/03_train.ipynb #a222567a
 def train(train_path: Path | str, params: dict, manifest: Path | str, lock: Path | str, record_path: Path | str,
           settings: Settings | None = None, experiment: str = EXPERIMENT) -> dict:
@@ -265,7 +286,7 @@ def train(train_path: Path | str, params: dict, manifest: Path | str, lock: Path
     X, y, groups = df[list(FEATURE_COLUMNS)], df[LABEL], df["Customer_ID"]
     lineage = {**data_version(manifest, lock), **git_state()}
     folds = grouped_folds(y, groups, params["cv_folds"], params["seed"])
-    checks, makers, results, runs = params.get("monotone_checks", {}), {}, {}, {}
+    checks, makers, results, runs, oofs = params.get("monotone_checks", {}), {}, {}, {}, {}
     start_tracking(settings, experiment)
     with mlflow.start_run(run_name="train"):
         mlflow.set_tags({**{k: str(v) for k, v in lineage.items()}, "stage": "train"})
@@ -274,10 +295,13 @@ def train(train_path: Path | str, params: dict, manifest: Path | str, lock: Path
             makers[name] = lambda s=spec: make_pipeline_for(make_estimator(s["kind"], s.get("params"), params["seed"],
                                                                            params.get("monotonic_cst")))
             t0 = time.perf_counter()
-            results[name] = cross_validate(makers[name], X, y, folds, checks, desc=name)
+            oofs[name] = {}
+            results[name] = cross_validate(makers[name], X, y, folds, checks, desc=name, oof=oofs[name])
             runs[name] = log_candidate(name, spec, results[name], lineage, time.perf_counter() - t0)
         winner = select(results, params.get("require_monotone", True))
         with threadpool_limits(limits=1): model = makers[winner]().fit(X, y)
+        calibrated = calibrate(model, oofs[winner].get("cumulative"), y, params.get("calibrate", True))
+        mlflow.log_param("calibrated", calibrated)
         log_model(model, X, runs[winner])
         mlflow.set_tags({"winner": winner, "winner_run_id": runs[winner]})
     record = run_record(runs[winner], lineage, params, winner, results, experiment)

@@ -69,18 +69,20 @@ class StandInS3:
             raise ClientError({"Error": {"Code": "NoSuchKey"}, "ResponseMetadata": {"HTTPStatusCode": 404}}, "GetObject")
         return {"Body": io.BytesIO(self.objects[Key])}
 
-
-def publish(bucket: StandInS3, d: Path, version: int, sha256: str | None = None) -> None:
-    "Put `d`'s model files under models/champion/<version>/ and point at them (with `sha256` instead of the file's, if given)."
-    meta = {**json.loads((d / "model.json").read_text()), "version": version}
-    meta["sha256"] = sha256 or meta["sha256"]
-    folder = f"models/champion/{version}/"
-    bucket.objects |= {folder + "model.pkl": (d / "model.pkl").read_bytes(), folder + "model.json": json.dumps(meta).encode()}
-    pointer = {
-        "name": "credit-score",
-        "version": version,
-        "sha256": meta["sha256"],
-        "model_key": folder + "model.pkl",
-        "meta_key": folder + "model.json",
-    }
-    bucket.objects[POINTER_KEY] = json.dumps(pointer).encode()
+    def publish(self, model_dir: Path, version: int, **changes) -> dict:
+        "model_dir's files under models/champion/<version>/, then the pointer to them (with `changes` applied to it)."
+        meta = {**json.loads((model_dir / "model.json").read_text()), "version": version}
+        folder = f"models/champion/{version}/"
+        self.objects[folder + "model.pkl"] = (model_dir / "model.pkl").read_bytes()
+        self.objects[folder + "model.json"] = json.dumps(meta).encode()
+        pointer = {
+            "name": "credit-score",
+            "version": version,
+            "sha256": meta["sha256"],
+            "model_key": folder + "model.pkl",
+            "meta_key": folder + "model.json",
+            "promoted_at": "2026-01-01T00:00:00+00:00",
+            **changes,
+        }
+        self.objects[POINTER_KEY] = json.dumps(pointer).encode()
+        return pointer

@@ -26,6 +26,7 @@ from credit_score.serving.settings import ApiSettings, hash_key
 from credit_score.serving.state import ModelState
 
 from api_helpers import keys, reference_row, settings
+from serving_fixtures import StandInS3
 from synthetic_model import build_pipeline, make_rows, save_model_dir
 
 
@@ -604,41 +605,6 @@ def test_hot_swap_under_load_fails_no_request(model_dir, creds, registry):
     assert {v for _, v in results} == {"1", "2"}
 
 
-class StandInS3:
-    "Objects in a dict, answered like S3's get_object; `error`, when set, is raised by every call."
-
-    def __init__(self):
-        self.objects, self.error, self.gets = {}, None, []
-
-    def get_object(self, Bucket, Key):
-        from botocore.exceptions import ClientError
-
-        self.gets.append(Key)
-        if self.error:
-            raise self.error
-        if Key not in self.objects:
-            raise ClientError({"Error": {"Code": "NoSuchKey"}, "ResponseMetadata": {"HTTPStatusCode": 404}}, "GetObject")
-        return {"Body": io.BytesIO(self.objects[Key])}
-
-    def publish(self, model_dir, version: int, **changes) -> dict:
-        "model_dir's files under models/champion/<version>/, then the pointer (with `changes` applied to it)."
-        meta = {**json.loads((model_dir / "model.json").read_text()), "version": version}
-        folder = f"models/champion/{version}/"
-        self.objects[folder + "model.pkl"] = (model_dir / "model.pkl").read_bytes()
-        self.objects[folder + "model.json"] = json.dumps(meta).encode()
-        pointer = {
-            "name": "credit-score",
-            "version": version,
-            "sha256": meta["sha256"],
-            "model_key": folder + "model.pkl",
-            "meta_key": folder + "model.json",
-            "promoted_at": "2026-01-01T00:00:00+00:00",
-            **changes,
-        }
-        self.objects[modelfile.POINTER_KEY] = json.dumps(pointer).encode()
-        return pointer
-
-
 def _s3_state(model_dir, creds, bucket: StandInS3, monkeypatch):
     "An app in MODEL_SOURCE=s3 reading `bucket`; any call to the MLflow registry fails the test."
     monkeypatch.setattr(serve_state, "_registry_get", lambda *a, **k: pytest.fail("MODEL_SOURCE=s3 called the MLflow registry"))
@@ -860,8 +826,8 @@ def test_score_without_a_frame_matches_the_pipeline(fitted):
     assert {c: list(v) for c, v in predict.columns(rows).items()} == {c: [r[c] for r in rows] for c in contract.FEATURE_COLUMNS}
 
 
-def test_score_asks_labels_from_proba_when_the_estimator_offers_it(fitted):
-    "One estimator pass instead of two when the estimator can turn its probabilities into its classes."
+def test_score_asks_predict_with_proba_when_the_estimator_offers_it(fitted):
+    "One estimator pass instead of two when the estimator gives its classes and probabilities together."
     from sklearn.pipeline import Pipeline
 
     est = fitted[0].steps[-1][1]
@@ -870,13 +836,14 @@ def test_score_asks_labels_from_proba_when_the_estimator_offers_it(fitted):
         classes_ = est.classes_
 
         def predict_proba(self, X):
-            return est.predict_proba(X)
+            raise AssertionError("predict_proba must not be called")
 
         def predict(self, X):
             raise AssertionError("predict must not be called")
 
-        def labels_from_proba(self, proba):
-            return np.asarray(self.classes_)[proba.argmax(axis=1)]
+        def predict_with_proba(self, X):
+            proba = est.predict_proba(X)
+            return np.asarray(self.classes_)[proba.argmax(axis=1)], proba
 
     model = Pipeline([("features", fitted[0].steps[0][1]), ("model", OnePass())])
     labels, proba = predict.score(model, [schema.raw_row(EXAMPLE)] * 3)
