@@ -4,11 +4,11 @@
 
 # %% auto #0
 __all__ = ['DEFAULT_API_URL', 'TYPICAL_APPLICANT', 'IDENTITY_COLUMNS', 'CHOICES', 'LOAN_TYPES', 'HELP', 'FORM_FIELDS',
-           'HIGHLIGHT', 'MUTED', 'LINEAGE_TTL', 'GROUPS', 'ApiConfig', 'api_config', 'ApiError', 'field_errors',
-           'retry_after', 'explain', 'call_api', 'predict', 'predict_batch', 'model_info', 'loan_text', 'parse_loans',
-           'history_text', 'parse_history', 'probability_frame', 'reasons_frame', 'probability_chart', 'short',
-           'lineage_text', 'read_upload', 'scored_frame', 'lineage', 'metrics_markdown', 'sidebar', 'applicant_form',
-           'show_prediction', 'single_tab', 'batch_tab', 'main']
+           'HIGHLIGHT', 'MUTED', 'LINEAGE_TTL', 'SHOWN_METRICS', 'GROUPS', 'ApiConfig', 'api_config', 'ApiError',
+           'field_errors', 'retry_after', 'explain', 'call_api', 'predict', 'predict_batch', 'model_info', 'loan_text',
+           'parse_loans', 'history_text', 'parse_history', 'probability_frame', 'reasons_frame', 'probability_chart',
+           'short', 'lineage_text', 'read_upload', 'scored_frame', 'lineage', 'metrics_markdown', 'sidebar',
+           'applicant_form', 'show_prediction', 'single_tab', 'batch_tab', 'main']
 
 # %% ../nbs/07_app.ipynb #7e15bbf9
 import io
@@ -261,11 +261,16 @@ def lineage(cfg: ApiConfig, version: str | None = None) -> dict:
         st.session_state["lineage"] = (cfg.url, time.monotonic(), info)
     return info
 
+SHOWN_METRICS = {  # what a reader of the sidebar needs, in this order; /model has them all
+    "macro_f1": "macro-F1", "holdout_macro_f1": "holdout macro-F1",
+    "holdout_macro_f1_ci_low": "its 95 % interval, from", "holdout_macro_f1_ci_high": "its 95 % interval, to",
+    "cv_macro_f1_mean": "grouped CV macro-F1", "cv_macro_f1_std": "its spread (std)", "holdout_accuracy": "holdout accuracy",
+    **{f"holdout_ece_{c}": f"calibration error, {c}" for c in contract.LABELS}}
+
 def metrics_markdown(metrics: dict) -> str:
-    "The model's metrics as a two-column Markdown table that wraps in the narrow sidebar (macro-F1 first, 3 decimals)."
-    order = sorted(metrics, key=lambda k: (k != "macro_f1", k))
-    rows = [f"| {k.replace('_', ' ')} | {float(metrics[k]):.3f} |" for k in order]
-    return "\n".join(["| metric | value |", "|:--|--:|", *rows])
+    "The headline metrics as a two-column Markdown table that wraps in the narrow sidebar (all of them if none is known)."
+    shown = [(label, metrics[k]) for k, label in SHOWN_METRICS.items() if k in metrics] or sorted(metrics.items())
+    return "\n".join(["| metric | value |", "|:--|--:|", *(f"| {label} | {float(v):.3f} |" for label, v in shown)])
 
 def sidebar(cfg: ApiConfig) -> None:
     "Where the API is, whether a key is set (never the key), and the served model."
