@@ -4,8 +4,9 @@
 
 # %% auto #0
 __all__ = ['PLACEHOLDERS', 'NA_MARKERS', 'DIRTY_KINDS', 'KIND_COLORS', 'dirty_kind', 'to_number', 'absurd_mask', 'dirty_counts',
-           'numeric_summary', 'label_balance', 'consistency', 'plot_dirty', 'plot_distributions', 'plot_outliers',
-           'plot_labels', 'plot_consistency', 'summarise', 'profile']
+           'dirty_values', 'numeric_summary', 'plausible_summary', 'label_balance', 'consistency', 'changes',
+           'plot_dirty', 'plot_distributions', 'plot_outliers', 'plot_labels', 'plot_consistency', 'summarise',
+           'profile']
 
 # %% ../nbs/01_eda.ipynb #daf2029a
 import json
@@ -56,6 +57,32 @@ def dirty_counts(df: pd.DataFrame) -> pd.DataFrame:
                    "dirty": int(((kind != "") | absurd).sum())}
     return pd.DataFrame.from_dict(rows, orient="index")
 
+# %% ../nbs/01_eda.ipynb #dc735d1f
+def _top(counts: pd.Series, n: int) -> list[list]:
+    "The `n` most frequent values with their counts, most frequent first (ties in value order, so files are stable)."
+    counts = counts.sort_index().sort_values(ascending=False, kind="stable").head(n)
+    return [[k, int(v)] for k, v in counts.items()]
+
+def _num(v) -> float | None:
+    "A float for JSON (None for NaN)."
+    return None if v is None or v != v else float(v)
+
+def dirty_values(df: pd.DataFrame, top: int = 3) -> dict:
+    "Per column with dirt, for each text kind and for absurd numbers: how many distinct values, and the most frequent ones."
+    out = {}
+    for c in df.columns:
+        t, kind = df[c].fillna("").astype(str).str.strip(), dirty_kind(df[c])
+        col = {k: {"distinct": int(t[kind == k].nunique()), "top": _top(t[kind == k].value_counts(), top)}
+               for k in ("NA", "placeholder", "underscored") if (kind == k).any()}
+        absurd = absurd_mask(df[c], c)
+        if absurd.any():
+            x, (lo, hi) = to_number(df[c]), PLAUSIBLE[c]
+            col["absurd"] = {"below": int((x < lo).sum()), "above": int((x > hi).sum()), "distinct": int(x[absurd].nunique()),
+                             "top": _top(x[absurd].value_counts(), top), "below_max": _num(x[x < lo].max()),
+                             "above_min": _num(x[x > hi].min()), "above_median": _num(x[x > hi].median())}
+        if col: out[c] = col
+    return out
+
 # %% ../nbs/01_eda.ipynb #3a9921d5
 def numeric_summary(df: pd.DataFrame, columns=NUMERIC_COLUMNS) -> pd.DataFrame:
     "Per numeric column: parsed count, missing, min / p1 / median / p99 / max, and absurd count."
@@ -65,6 +92,17 @@ def numeric_summary(df: pd.DataFrame, columns=NUMERIC_COLUMNS) -> pd.DataFrame:
         q = x.quantile([0, .01, .5, .99, 1]).tolist()
         rows[c] = {"parsed": int(x.notna().sum()), "missing": int(x.isna().sum()), **dict(zip(
             ("min", "p1", "median", "p99", "max"), q)), "absurd": int(absurd_mask(df[c], c).sum())}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+# %% ../nbs/01_eda.ipynb #f59f03ff
+def plausible_summary(df: pd.DataFrame, columns=NUMERIC_COLUMNS) -> pd.DataFrame:
+    "Per numeric column, over its values inside `PLAUSIBLE` only: count, min / p1 / median / p99 / max, and whether all are whole."
+    rows = {}
+    for c in columns:
+        x, (lo, hi) = to_number(df[c]), PLAUSIBLE[c]
+        ok = x[(x >= lo) & (x <= hi)]
+        rows[c] = {"count": len(ok), **dict(zip(("min", "p1", "median", "p99", "max"), ok.quantile([0, .01, .5, .99, 1]).tolist())),
+                   "whole": bool(len(ok) and (ok == ok.round()).all())}
     return pd.DataFrame.from_dict(rows, orient="index")
 
 # %% ../nbs/01_eda.ipynb #ec5e6d81
@@ -90,6 +128,22 @@ def consistency(df: pd.DataFrame, columns=None, min_months: int = 2) -> pd.DataF
         raw_const = multi.groupby("Customer_ID")[c].nunique(dropna=False) <= 1
         clean_const = clean.groupby(multi.loc[clean.index, "Customer_ID"]).nunique().reindex(raw_const.index, fill_value=0) <= 1
         rows[c] = {"customers": len(raw_const), "raw": float(raw_const.mean()), "clean": float(clean_const.mean())}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+# %% ../nbs/01_eda.ipynb #262642bd
+def changes(df: pd.DataFrame, columns=None, min_months: int = 2) -> pd.DataFrame:
+    "Per column, among customers (>= `min_months` rows) whose clean value is not constant: how many, the most distinct values one has, and (numbers) the median and largest spread."
+    columns = columns or [c for c in df.columns if c not in ("ID", "Customer_ID", "Month")]
+    sizes = df.groupby("Customer_ID")["ID"].size()
+    multi = df[df["Customer_ID"].isin(sizes.index[sizes >= min_months])]
+    rows = {}
+    for c in columns:
+        clean = _clean_values(multi[c], c)
+        g = clean.groupby(multi.loc[clean.index, "Customer_ID"])
+        n = g.nunique(); moved = n.index[n > 1]
+        spread = (g.max() - g.min())[moved] if c in PLAUSIBLE else pd.Series(dtype=float)
+        rows[c] = {"changed": len(moved), "values_max": int(n.max()) if len(moved) else 0,
+                   "spread_median": _num(spread.median()) if len(spread) else None, "spread_max": _num(spread.max()) if len(spread) else None}
     return pd.DataFrame.from_dict(rows, orient="index")
 
 # %% ../nbs/01_eda.ipynb #7663910d
@@ -195,17 +249,23 @@ def plot_consistency(cons: pd.DataFrame, path: Path | str) -> Path:
 # %% ../nbs/01_eda.ipynb #fe547c58
 def summarise(df: pd.DataFrame, counts: pd.DataFrame, numeric: pd.DataFrame, balance: pd.DataFrame,
               cons: pd.DataFrame) -> dict:
-    "The JSON-ready EDA summary."
+    "The JSON-ready EDA summary: what `findings` writes its prose from."
     months = df.groupby("Customer_ID")["Month"].size()
-    rnd = lambda v: round(float(v), 4)
-    return {"rows": len(df), "customers": int(months.size), "customers_with_several_months": int((months > 1).sum()),
+    rnd = lambda v: None if v is None or v != v else round(float(v), 4)
+    return {"rows": len(df), "columns": len(df.columns), "customers": int(months.size),
+            "customers_with_several_months": int((months > 1).sum()),
             "months_per_customer": {int(k): int(v) for k, v in months.value_counts().sort_index().items()},
             "dirty": {c: {k: int(v) for k, v in r.items() if v} for c, r in counts.iterrows() if r["dirty"]},
+            "values": dirty_values(df),
             "numeric": {c: {k: (int(v) if k in ("parsed", "missing", "absurd") else rnd(v)) for k, v in r.items()}
                         for c, r in numeric.iterrows()},
+            "plausible": {c: {k: (bool(v) if k == "whole" else int(v) if k == "count" else rnd(v)) for k, v in r.items()}
+                          for c, r in plausible_summary(df).iterrows()},
             "labels": {l: {"count": int(r["count"]), "share": rnd(r["share"])} for l, r in balance.iterrows()},
             "consistency": {c: {"customers": int(r["customers"]), "raw": rnd(r["raw"]), "clean": rnd(r["clean"])}
-                            for c, r in cons.iterrows()}}
+                            for c, r in cons.iterrows()},
+            "changes": {c: {k: (int(v) if k in ("changed", "values_max") else rnd(v)) for k, v in r.items()}
+                        for c, r in changes(df).iterrows() if r["changed"]}}
 
 # %% ../nbs/01_eda.ipynb #6396e4da
 def _at_root(p: Path | str) -> Path:

@@ -4,9 +4,10 @@
 
 # %% auto #0
 __all__ = ['NUMERIC', 'NAN', 'CLEANERS', 'STABLE', 'FEATURE_NAMES', 'FEATURE_INDEX', 'CREDIT_MIX', 'MIN_AMOUNT', 'SPENT', 'VALUE',
-           'clean_number', 'clean_category', 'history_months', 'normalise_loans', 'clean_loans', 'clean_columns',
-           'clean_raw', 'customer_mode', 'repair_by_customer', 'loan_counts', 'encode', 'RawFeatures', 'build_features',
-           'split_by_customer', 'check_disjoint', 'prepare', 'write_processed', 'load_processed']
+           'RULE_KINDS', 'clean_number', 'clean_category', 'history_months', 'normalise_loans', 'clean_loans',
+           'clean_columns', 'clean_raw', 'customer_mode', 'repair_by_customer', 'loan_counts', 'encode', 'RawFeatures',
+           'build_features', 'split_by_customer', 'check_disjoint', 'prepare', 'write_processed', 'load_processed',
+           'findings']
 
 # %% ../nbs/02_preprocess.ipynb #f1980a08
 import json
@@ -24,6 +25,7 @@ from sklearn.model_selection import GroupShuffleSplit
 from .contract import (BOUNDS, CATEGORICAL, CREDIT_MIXES, FEATURE_COLUMNS, LABEL, LABELS, LOAN_TYPES,
                                    MIN_AMOUNT_ANSWERS, MISSING, MONTHS, NUMERIC_COLUMNS, OCCUPATIONS,
                                    PAYMENT_SIZES, PLACEHOLDERS, SPENT_LEVELS)
+from .findings import join, number, percent, plural
 from .ingest import read_raw_csv
 
 # %% ../nbs/02_preprocess.ipynb #5dd00b73
@@ -229,7 +231,8 @@ def prepare(raw: pd.DataFrame, holdout_fraction: float = 0.2, seed: int = 42) ->
     train, holdout = split_by_customer(df, holdout_fraction, seed)
     check_disjoint(train, holdout)
     if train.empty or holdout.empty: raise ValueError(f"empty split: {len(train)} train / {len(holdout)} holdout rows")
-    report = {"rows": len(df), "customers": int(df["Customer_ID"].nunique()),
+    months = df.groupby("Customer_ID").size()
+    report = {"rows": len(df), "customers": int(months.size), "customers_with_several_months": int((months > 1).sum()),
               "rules": {k: v for k, v in sorted(counts.items()) if v},
               "missing_after": {c: int(v) for c, v in df[[*NUMERIC, *CATEGORICAL, "Credit_History_Age"]].isna().sum().items() if v},
               "split": {"seed": seed, "holdout_fraction": holdout_fraction,
@@ -264,3 +267,52 @@ def load_processed(processed_dir: Path | str, name: str) -> pd.DataFrame:
     if missing: raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
     if df.empty: raise ValueError(f"{path}: no rows")
     return df
+
+# %% ../nbs/02_preprocess.ipynb #99f74a1a
+RULE_KINDS = {"strip underscores": "strip", "placeholder -> missing": "placeholder", "EMI above monthly salary -> missing": "emi",
+              "unparseable -> missing": "unparseable", "repaired from the customer's other months": "repaired",
+              "text -> months": "format", "normalise list": "format"}
+
+def _rule_groups(rules: dict) -> dict[str, dict[str, int]]:
+    "The report's `column: rule` counts grouped by kind of rule (absurd ranges are all `outside (lo, hi)`), largest first."
+    groups = {}
+    for key, n in sorted(rules.items(), key=lambda kv: -kv[1]):
+        col, _, rule = key.partition(": ")
+        kind = "absurd" if rule.startswith("outside") else RULE_KINDS.get(rule, "other")
+        groups.setdefault(kind, {})[col if kind != "format" else f"`{col}` {rule}"] = n
+    return groups
+
+def findings(report: dict) -> str:
+    "The cleaning's findings as Markdown, written from the report (`reports/cleaning.json`) alone."
+    g, rows, customers = _rule_groups(report["rules"]), report["rows"], report["customers"]
+    listed = lambda d, fmt=lambda c, n: f"`{c}` {number(n)}": join(fmt(c, n) for c, n in d.items())
+    changed = sum(n for k, d in g.items() if k not in ("format", "repaired") for n in d.values())
+    out = [f"On these {plural(rows, 'row')} of {plural(customers, 'customer')} the rules changed {plural(changed, 'value')}"
+           + (f", besides the format conversions ({listed(g['format'], lambda k, n: f'{k} {number(n)}')})" if g.get("format") else "") + "."]
+    parts = []
+    ph = lambda c: (lambda v: f"{v:g}" if isinstance(v, float) else v)(PLACEHOLDERS.get(c, "?"))
+    if g.get("strip"): parts.append(f"underscores stripped from {listed(g['strip'])}")
+    if g.get("placeholder"): parts.append("placeholders made missing (" + listed(g["placeholder"], lambda c, n: f"`{c}` `{ph(c)}` {number(n)}") + ")")
+    if g.get("absurd"): parts.append("values outside the plausible range made missing (" + listed(g["absurd"]) + ")")
+    if g.get("emi"): parts.append(f"{plural(sum(g['emi'].values()), 'monthly EMI')} above the monthly in-hand salary, made missing")
+    if g.get("unparseable"): parts.append(f"unparseable values made missing ({listed(g['unparseable'])})")
+    if parts: out.append("By rule: " + join(parts) + ".")
+    several = report.get("customers_with_several_months")
+    rep = sum(g.get("repaired", {}).values())
+    who = f"the {number(several)} customers who have several months" if several is not None else "customers who have several months"
+    if rep: out.append(f"Repairs from the customer's other months filled {plural(rep, 'gap')} (most in {listed(dict(list(g['repaired'].items())[:3]))}); "
+                       f"they can only reach {who}" + (f" (of {number(customers)}): the more months a customer has, the more of the work they do."
+                                                      if several is not None and several < customers / 2 else "."))
+    else: out.append(f"Repairs from the customer's other months filled no gap: they can only reach {who}.")
+    left = report.get("missing_after", {})
+    if left: out.append(f"{plural(sum(left.values()), 'value')} {'stays' if sum(left.values()) == 1 else 'stay'} missing after cleaning and repair, most in "
+                        f"{listed(dict(sorted(left.items(), key=lambda kv: -kv[1])[:3]))}; the model handles them (the gradient-boosting "
+                        "models natively, the others by imputation).")
+    sp = report["split"]; tr, ho = sp["train"], sp["holdout"]
+    share = lambda side, l: side["labels"].get(l, 0) / side["rows"] if side["rows"] else 0.0
+    gap = max(abs(share(tr, l) - share(ho, l)) for l in LABELS)
+    shares = join(f"`{l}` {percent(share(tr, l))} / {percent(share(ho, l))}" for l in LABELS)
+    split = (f"The split keeps {number(tr['customers'])} customers ({number(tr['rows'])} rows) for training and "
+             f"{number(ho['customers'])} ({number(ho['rows'])} rows) held out, with label shares {shares} (training / holdout): "
+             f"at most {100 * gap:.1f} points apart" + ("." if gap <= .03 else ", since a split by customer keeps people whole, not label shares."))
+    return "\n\n".join([" ".join(out), split])

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['ALIAS', 'FEATURES', 'decide', 'holdout_f1', 'fetch_model', 'current_champion', 'register_version', 'reference_values',
            'input_schema', 'model_json', 'write_model_files', 'champion_pointer', 'upload_champion', 'write_pointer',
-           'read_pointer', 'score_champion', 'register']
+           'read_pointer', 'score_champion', 'register', 'findings']
 
 # %% ../nbs/05_register.ipynb #a91d2fce
 import json
@@ -26,6 +26,7 @@ from mlflow.exceptions import MlflowException
 from . import core
 from .contract import FEATURE_COLUMNS, LABEL, LABELS, MODEL_INPUTS
 from .core import Settings, sha256_file
+from .findings import number
 from .model import predict
 from .modelfile import CHAMPION_PREFIX, POINTER_KEY, unpickle
 from .train import StageDataError, download_model, load_params, read_run_record, read_split, start_tracking, write_json
@@ -227,3 +228,23 @@ def register(record_path: Path | str, holdout_path: Path | str, params: dict, mo
     if decision["promote"]: client.set_registered_model_alias(name, ALIAS, version.version)   # only after everything succeeded
     write_pointer(pointer, settings=s)                       # then the bucket follows the registry (kept: repaired if missing)
     return result
+
+# %% ../nbs/05_register.ipynb #94f75d92
+def findings(decision: dict) -> str:
+    "The registration's findings as Markdown, written from the decision (`reports/register.json`) alone."
+    c, before, after, h = decision["candidate"], decision.get("champion_before"), decision.get("champion_after"), decision.get("holdout", {})
+    name = decision.get("model_name", "?")
+    out = [f"This run's model is version {c['version']} of `{name}` (run `{c['run_id']}`), which scores macro-F1 {c['macro_f1']:.4f} on "
+           f"{number(h.get('rows'))} holdout rows of {number(h.get('customers'))} customers."]
+    if before is None: out.append("There was no champion before it.")
+    elif before.get("macro_f1") is not None:
+        out.append(f"The champion before it was version {before['version']}, re-scored now on the same holdout: {before['macro_f1']:.4f}.")
+    else: out.append(f"The champion before it was version {before['version']}, which could not be scored ({before.get('error')}).")
+    if decision["decision"] == "promoted":
+        out.append(f"The gate **promoted** it: {decision['reason']}. The alias `champion` now points to version {after}, and "
+                   f"`models/model.pkl` is that version's registered file, byte for byte.")
+    else:
+        out.append(f"The gate **kept** the champion: {decision['reason']}. " + (
+            f"`champion` still points to version {after}, and `models/model.pkl` stays that version's registered file, byte for byte."
+            if after is not None else "There is no champion to serve, so the stage failed."))
+    return " ".join(out)

@@ -7,7 +7,7 @@ __all__ = ['KINDS', 'EXPERIMENT', 'StageDataError', 'read_split', 'demo_frame', 
            'make_pipeline_for', 'grouped_folds', 'class_rank', 'monotone_violations', 'summarize', 'out_of_fold',
            'cross_validate', 'data_version', 'git_state', 'start_tracking', 'flat_params', 'log_candidate', 'select',
            'requirements', 'log_model', 'download_model', 'load_model', 'write_json', 'run_record', 'read_run_record',
-           'calibrate', 'train']
+           'calibrate', 'train', 'findings']
 
 # %% ../nbs/03_train.ipynb #2b59e977
 import json
@@ -27,9 +27,10 @@ from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
-from tqdm.auto import tqdm
+from tqdm import tqdm   # plain tqdm: no ipywidgets warning in executed records; TQDM_DISABLE=1 silences it there
 
 from .core import Settings, project_root, sha256_file
+from .findings import join, number, table
 from .contract import FEATURE_COLUMNS, LABEL, LABELS
 from .model import ORDER, OrdinalClassifier
 from .modelfile import unpickle
@@ -307,3 +308,57 @@ def train(train_path: Path | str, params: dict, manifest: Path | str, lock: Path
     record = run_record(runs[winner], lineage, params, winner, results, experiment)
     write_json(record_path, record)
     return record
+
+# %% ../nbs/03_train.ipynb #66d5a3b0
+def _describe(spec: dict) -> str:
+    "A candidate's kind and its salient parameters, for the results table."
+    if not spec: return ""
+    p, kind = spec.get("params") or {}, spec.get("kind", "?")
+    notes = {"ordinal_hgb": "ordinal, monotone", "hgb": "multiclass gradient boosting", "random_forest": "random forest",
+             "logreg": "logistic regression"}.get(kind, kind)
+    if p.get("thresholds"): notes += ", thresholds " + " / ".join(f"{t:.2f}" for t in p["thresholds"])
+    if p.get("class_weight"): notes += f", {p['class_weight']} class weights"
+    return notes
+
+def findings(record: dict) -> str:
+    "The training stage's findings as Markdown, written from the run record (`reports/train_run.json`) alone."
+    cv, params, winner = record["cv"], record["params"], record["candidate"]
+    cands, specs = cv["candidates"], params.get("candidates", {})
+    ranked = sorted(cands, key=lambda n: (-cands[n]["macro_f1_mean"], cands[n]["macro_f1_std"]))
+    checks = join(f"`{c}`" for c in params.get("monotone_checks", {})) or "the checked features"
+    out = [f"Customer-grouped cross-validation ({cv['n_splits']} folds, seed {params['seed']}): mean ± standard deviation of macro-F1 "
+           f"across folds, and the validation rows whose class rose as {checks} grew:", "",
+           table(["candidate", "CV macro-F1", "monotonicity violations"],
+                 [[f"`{n}`" + (lambda d: f" ({d})" if d else "")(_describe(specs.get(n, {}))), (lambda t: f"**{t}**" if n == winner else t)(
+                   f"{cands[n]['macro_f1_mean']:.3f} ± {cands[n]['macro_f1_std']:.3f}"), number(cands[n]["monotone_violations"])]
+                  for n in ranked]), ""]
+    require = params.get("require_monotone", True)
+    clean = [n for n in ranked if cands[n]["monotone_violations"] == 0]
+    best, w = ranked[0], cands[winner]
+    if winner == best:
+        text = f"`{winner}` has the best mean macro-F1"
+        text += (", and it is the only candidate allowed to win: every other one raised some customers' class when they paid later or owed more."
+                 if require and clean == [winner] else ".")
+    else:
+        b = cands[best]
+        text = (f"`{winner}` wins although `{best}` scored a higher mean ({b['macro_f1_mean']:.3f}): `{best}` raised the class of "
+                f"{number(b['monotone_violations'])} validation rows when they paid later or owed more, and with `require_monotone` only "
+                "candidates without such rows may win." if require and b["monotone_violations"] else
+                f"`{winner}` was selected although `{best}` scored a higher mean ({b['macro_f1_mean']:.3f}).")
+        if require and clean == [winner]: text += f" `{winner}` is the only candidate without a violation."
+    others = [n for n in ranked if n != winner]
+    pool = [n for n in others if not require or cands[n]["monotone_violations"] == 0] or others   # the closest rival that could have won
+    if others:
+        r = max(pool, key=lambda n: cands[n]["macro_f1_mean"])
+        lead = w["macro_f1_mean"] - cands[r]["macro_f1_mean"]
+        if 0 <= lead < w["macro_f1_std"]:
+            text += (f" Its lead over `{r}` ({lead:.3f}) is smaller than the spread across folds ({w['macro_f1_std']:.3f}): on score "
+                     "alone the two cannot be told apart" + (", and the monotonicity check is what decides." if require and
+                                                             cands[r]["monotone_violations"] else "."))
+    out.append(text)
+    p = (specs.get(winner) or {}).get("params") or {}
+    tuned = join(f"`{k}` {v}" for k, v in p.items())
+    out += ["", f"The winner's parameters in `params.yaml` ({tuned}) were chosen on these same folds' out-of-fold predictions, so the CV "
+            "figure above is slightly optimistic; the holdout customers of `04_evaluate` were never used for any choice and give the "
+            "unbiased figure. What was tried, and what each variant scored, is in `reports/bench/history.md`."]
+    return "\n".join(out)
