@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['RECORDS', 'INGESTED', 'TRAIN_FILE', 'MANIFEST_FILE', 'pipeline', 'stage_params', 'outputs', 'RunRecords',
-           'run_records', 'read_json', 'ingested_prefix', 'raw_data_uri', 's3_sha256', 's3_json', 'dvc_raw_train_key',
+           'run_records', 'read_json', 'ingested_prefix', 'raw_data_uri', 's3_sha256', 's3_json', 'dvc_raw_train_uri',
            'git_commit_known', 'version_lineage', 'registered_as_recorded', 'lineage_forward', 'lineage_backward']
 
 # %% ../nbs/lineage.ipynb #467609bd
@@ -94,17 +94,17 @@ def s3_json(client, bucket: str, key: str) -> dict:
     "A JSON object in the bucket."
     return json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
 
-def dvc_raw_train_key(workdir: Path, client, bucket: str) -> str | None:
-    "The key, in DVC's raw remote, of the raw folder's train.csv as `workdir`'s dvc.lock records it (paths from dvc.yaml)."
+def dvc_raw_train_uri(workdir: Path, client) -> str | None:
+    "Where DVC's raw remote keeps the raw folder's train.csv, as `workdir`'s dvc.lock records it (paths and remote from dvc.yaml)."
     rec = run_records(workdir)
     rel = rec.raw_dir.relative_to(rec.root).as_posix()
     lock = yaml.safe_load((Path(workdir) / "dvc.lock").read_text())
     md5 = next(o["md5"] for s in lock["stages"].values() for o in s.get("outs", []) if o["path"] == rel)
     url = subprocess.run(["dvc", "config", f"remote.{rec.raw_remote}.url"], cwd=workdir, capture_output=True, text=True, check=True).stdout.strip()
-    remote = parse_s3_uri(url)[1].rstrip("/")
-    listing = s3_json(client, bucket, f"{remote}/files/md5/{md5[:2]}/{md5[2:]}")
+    bucket, remote = parse_s3_uri(url)           # the remote's own bucket: not necessarily the one ingest writes to
+    listing = s3_json(client, bucket, f"{remote.rstrip('/')}/files/md5/{md5[:2]}/{md5[2:]}")
     entry = next((e for e in listing if e["relpath"] == TRAIN_FILE), None)
-    return f"{remote}/files/md5/{entry['md5'][:2]}/{entry['md5'][2:]}" if entry else None
+    return f"s3://{bucket}/{remote.rstrip('/')}/files/md5/{entry['md5'][:2]}/{entry['md5'][2:]}" if entry else None
 
 # %% ../nbs/lineage.ipynb #54697955
 def git_commit_known(repo: Path, commit: str) -> dict:
@@ -142,12 +142,12 @@ def lineage_forward(settings: Settings, client, version: str, repo: Path, workdi
     manifest = s3_json(client, settings.s3_bucket, prefix + MANIFEST_FILE)
     train_sha = s3_sha256(client, settings.s3_bucket, prefix + TRAIN_FILE)
     here = read_json(run_records(workdir).manifest).get("dataset_sha256") == data   # workdir's dvc.lock describes this data
-    dvc_key = dvc_raw_train_key(workdir, client, settings.s3_bucket) if here else None
+    dvc_uri = dvc_raw_train_uri(workdir, client) if here else None
     git = git_commit_known(repo, line["git_commit"] or "")
     checks = {"run_finished": run["status"] == "FINISHED", "manifest_hash": manifest.get("dataset_sha256") == data,
               "raw_file_sha256": train_sha == manifest["files"][TRAIN_FILE]["sha256"], "git_commit_exists": git["exists"]}
-    if here: checks["dvc_remote_copy"] = dvc_key is not None and s3_sha256(client, settings.s3_bucket, dvc_key) == train_sha
-    return {**line, "run_status": run["status"], "raw_train_sha256": train_sha, "dvc_raw_key": dvc_key, "git": git,
+    if here: checks["dvc_remote_copy"] = dvc_uri is not None and s3_sha256(client, *parse_s3_uri(dvc_uri)) == train_sha
+    return {**line, "run_status": run["status"], "raw_train_sha256": train_sha, "dvc_raw_uri": dvc_uri, "git": git,
             "checks": checks, "ok": all(checks.values())}
 
 def lineage_backward(settings: Settings, client, raw_prefix: str, served: str, registry: Registry | None = None) -> dict:
