@@ -25,14 +25,16 @@ def test_a_registry_that_is_down_is_unreachable_quickly():
 
 @pytest.fixture(scope="module")
 def throwaway(settings):
-    "A registered model of its own with one version (a small real model, tagged like 05_register), deleted afterwards."
+    "A registered model of its own with one version (a small real model, tagged like 05_register); both deleted afterwards."
     from mlflow import MlflowClient
 
     name = f"credit-score-test-registry-{uuid.uuid4().hex[:12]}"
     info = register(build_pipeline(seed=0), name, settings.mlflow_tracking_uri)
     yield name, info
+    client = MlflowClient(settings.mlflow_tracking_uri)
     try:
-        MlflowClient(settings.mlflow_tracking_uri).delete_registered_model(name)
+        client.delete_registered_model(name)
+        client.delete_experiment(client.get_experiment_by_name(f"{name}-tests").experiment_id)  # register() made it
     except Exception:  # noqa: BLE001 - cleanup only
         pass
 
