@@ -1,10 +1,8 @@
-"""Helpers shared by the API tests and scripts/bench_api.py: a fitted contract model, settings, free ports, uvicorn."""
+"""Helpers shared by the API tests and scripts/bench_api.py: a fitted contract model, settings, uvicorn started and
+stopped through the one process harness (tests/support.py)."""
 
-import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -12,6 +10,7 @@ import httpx
 from credit_score.serving.schema import EXAMPLE, FEATURES, as_text
 from credit_score.serving.settings import ApiSettings, new_key
 from credit_score.core import project_root
+from support import free_port, start, stop_process, wait_http  # noqa: F401 - free_port: the scripts import it from here
 
 ROOT = project_root(Path(__file__).parent)
 TESTS = Path(__file__).parent
@@ -67,12 +66,6 @@ def settings(model_dir: Path, spec: str, **kw) -> ApiSettings:
     return ApiSettings(**{**base, **kw})
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_uvicorn(
     env: dict,
     port: int,
@@ -86,33 +79,14 @@ def start_uvicorn(
     cmd = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     cmd += ["--factory"] if factory else []
     cmd += ["--log-config", str(log_config)] if log_config else ["--no-access-log"]
-    full_env = {**os.environ, "PYTHONPATH": str(TESTS), **env}
-    out = open(log_file, "wb") if log_file else subprocess.DEVNULL
-    return subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    return start(cmd, ROOT, {"PYTHONPATH": str(TESTS), **env}, log_file)
 
 
 def wait_ready(url: str, timeout: float = 60, path: str = "/ready", proc: subprocess.Popen | None = None) -> float:
-    "Poll `url+path` until 200; return the seconds it took."
-    t0 = time.perf_counter()
-    with httpx.Client(timeout=1) as client:  # one client: a new one per poll costs 30 ms, which would blur the time
-        while time.perf_counter() - t0 < timeout:
-            if proc is not None and proc.poll() is not None:
-                raise RuntimeError(f"server exited with {proc.returncode}")
-            try:
-                if client.get(url + path).status_code == 200:
-                    return time.perf_counter() - t0
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.02)
-    raise TimeoutError(f"{url}{path} not ready after {timeout} s")
+    "Poll `url+path` until 200; return the seconds it took (polled every 20 ms: benchmarks time the cold start with it)."
+    return wait_http(url + path, proc, timeout, interval=0.02)
 
 
 def stop(proc: subprocess.Popen) -> None:
     "Stop a process started by start_uvicorn (its whole group: uvicorn's workers too)."
-    if proc.poll() is None:
-        os.killpg(proc.pid, 15)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait(5)
+    stop_process(proc)

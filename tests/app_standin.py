@@ -10,13 +10,14 @@ predictions, so the Streamlit app can be tested without a model:
 
 import csv
 import io
-import socket
 import threading
 import time
 
 import uvicorn
 from fastapi import FastAPI, Header, Request, UploadFile
 from fastapi.responses import JSONResponse
+
+from support import free_port
 
 GOOD_KEY, LIMITED_KEY, RETRY_AFTER, MAX_BATCH_ROWS = "good-key-for-tests", "limited-key", 42, 5
 MODEL = {
@@ -99,12 +100,6 @@ def create_app() -> FastAPI:
         return {"model_version": MODEL["version"], "rows": len(rows), "predictions": preds}
 
     return app
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def serve() -> tuple[str, uvicorn.Server]:

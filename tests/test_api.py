@@ -525,7 +525,7 @@ def registry(fitted, monkeypatch):
     monkeypatch.setattr(serve_state, "champion", reg.champion)
     monkeypatch.setattr(serve_state, "download_model_file", reg.download)
     monkeypatch.setattr(
-        serve_state, "_registry_get", lambda *a, **k: (_ for _ in ()).throw(serve_state.RegistryUnavailable("no runs api"))
+        serve_state, "run_metrics", lambda *a, **k: (_ for _ in ()).throw(serve_state.RegistryUnavailable("no runs api"))
     )
     return reg
 
@@ -607,7 +607,7 @@ def test_hot_swap_under_load_fails_no_request(model_dir, creds, registry):
 
 def _s3_state(model_dir, creds, bucket: StandInS3, monkeypatch):
     "An app in MODEL_SOURCE=s3 reading `bucket`; any call to the MLflow registry fails the test."
-    monkeypatch.setattr(serve_state, "_registry_get", lambda *a, **k: pytest.fail("MODEL_SOURCE=s3 called the MLflow registry"))
+    monkeypatch.setattr(serve_state, "registry", lambda *a, **k: pytest.fail("MODEL_SOURCE=s3 called the MLflow registry"))
     monkeypatch.setattr(serve_state, "champion", lambda *a, **k: pytest.fail("MODEL_SOURCE=s3 asked MLflow for the champion"))
     s = settings(model_dir, creds[1], model_source="s3", s3_bucket="demo")
     state = ModelState(s)

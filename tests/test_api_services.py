@@ -173,7 +173,7 @@ def s3_settings(tmp_path, creds, bucket: str, **kw):
 
 
 def test_serves_the_bucket_champion_and_follows_the_pointer(tmp_path, creds, models, bucket, monkeypatch):
-    monkeypatch.setattr(serve_state, "_registry_get", lambda *a, **k: pytest.fail("MODEL_SOURCE=s3 called the MLflow registry"))
+    monkeypatch.setattr(serve_state, "registry", lambda *a, **k: pytest.fail("MODEL_SOURCE=s3 called the MLflow registry"))
     app = create_app(s3_settings(tmp_path, creds, bucket, model_poll_seconds=0.3))
     with TestClient(app) as c:
         assert c.get("/health").json() == {"status": "ok"}  # before any champion exists

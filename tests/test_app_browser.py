@@ -11,19 +11,16 @@ same contract (tests/synthetic_model.py) is served from a temporary folder. Whic
 
 import csv
 import io
-import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from app_standin import free_port
+from support import free_port, start, stop_process, wait_http
 from credit_score.api import new_key
 from credit_score.contract import FEATURE_COLUMNS, LABELS
 
@@ -43,38 +40,12 @@ pytestmark = pytest.mark.services
 expect.set_options(timeout=30_000)  # a prediction with reasons takes a few hundred ms; page reruns up to seconds
 
 
-def launch(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
-    "A child process in its own session (so the whole group can be stopped), output to `log`."
-    with open(log, "wb") as out:
-        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def stop(proc: subprocess.Popen) -> None:
+def wait_for(url: str, proc: subprocess.Popen, log: Path, secs: float = 90) -> None:
+    "Wait for `url` to answer 200; fail with the log's tail if the process dies or time runs out."
     try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
-def wait_for(url: str, proc: subprocess.Popen, log: Path, secs: float = 90) -> httpx.Response:
-    "Poll `url` until it answers 200; fail with the log's tail if the process dies or time runs out."
-    deadline, last = time.monotonic() + secs, None
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"{proc.args[:3]} exited {proc.returncode}:\n{log.read_text()[-2000:]}")
-        try:
-            last = httpx.get(url, timeout=2)
-            if last.status_code == 200:
-                return last
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"{url} not ready after {secs}s (last: {last and last.text[:300]}):\n{log.read_text()[-2000:]}")
+        wait_http(url, proc, secs, log)
+    except (RuntimeError, TimeoutError) as e:
+        pytest.fail(str(e))
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +53,7 @@ def api(tmp_path_factory):
     "The real API on a free loopback port with a fresh key; yields (url, key, /model reply)."
     tmp = tmp_path_factory.mktemp("api")
     key, entry = new_key("browser-test")
-    env = {**os.environ, "API_KEYS": entry, "PYTHONPATH": str(ROOT / "tests")}
+    env = {"API_KEYS": entry, "PYTHONPATH": str(ROOT / "tests")}
     if (ROOT / "models" / "model.json").exists():
         which = "the champion (MLflow alias, or the DVC-pinned models/)"
     else:
@@ -92,8 +63,11 @@ def api(tmp_path_factory):
         env |= {"MODEL_SOURCE": "local", "MODEL_DIR": str(tmp / "model")}
         which = "a synthetic model (no models/model.json in this checkout)"
     port, log = free_port(), tmp / "api.log"
-    proc = launch(
-        [str(VENV / "uvicorn"), "--factory", "credit_score.api:create_app", "--host", "127.0.0.1", "--port", str(port)], env, log
+    proc = start(
+        [str(VENV / "uvicorn"), "--factory", "credit_score.api:create_app", "--host", "127.0.0.1", "--port", str(port)],
+        ROOT,
+        env,
+        log,
     )
     try:
         url = f"http://127.0.0.1:{port}"
@@ -102,7 +76,7 @@ def api(tmp_path_factory):
         print(f"API serves {which}: version {info['version']}, source {info.get('source')}")
         yield url, key, info
     finally:
-        stop(proc)
+        stop_process(proc)
 
 
 @pytest.fixture(scope="module")
@@ -110,8 +84,8 @@ def app_url(api, tmp_path_factory):
     "`streamlit run credit_score/app.py` on a free loopback port, pointed at the API through the environment."
     url, key, _ = api
     port, log = free_port(), tmp_path_factory.mktemp("app") / "app.log"
-    env = {**os.environ, "API_URL": url, "API_KEY": key}
-    proc = launch(
+    env = {"API_URL": url, "API_KEY": key}
+    proc = start(
         [
             str(VENV / "streamlit"),
             "run",
@@ -129,6 +103,7 @@ def app_url(api, tmp_path_factory):
             "--client.toolbarMode",
             "minimal",
         ],
+        ROOT,
         env,
         log,
     )
@@ -136,7 +111,7 @@ def app_url(api, tmp_path_factory):
         wait_for(f"http://127.0.0.1:{port}/_stcore/health", proc, log, secs=60)
         yield f"http://127.0.0.1:{port}"
     finally:
-        stop(proc)
+        stop_process(proc)
 
 
 @pytest.fixture(scope="module")

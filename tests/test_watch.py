@@ -1,9 +1,9 @@
-"""The retraining watcher (credit_score.watch): event parsing, ignore rules, the queue and its state file,
-the audit trail; the watcher loop on the real S3 server with a tiny DVC pipeline; and the real thing: a new raw
-file uploaded to the bucket is retrained on and served (or refused) by a running API, timed."""
+"""The retraining watcher (credit_score.uploads, credit_score.watch): event parsing, ignore rules, the queue and its
+state file, the events endpoint, the audit trail and which records are a run's; the watcher loop on the real S3
+server with a tiny DVC pipeline; and the real thing: a new raw file uploaded to the bucket is retrained on and
+served (or refused) by a running API, timed."""
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -18,8 +18,10 @@ import pandas as pd
 import pytest
 
 from conftest import OFFLINE, ROOT, make_raw_rows
+from credit_score import uploads
 from credit_score import watch as w
 from credit_score.core import sha256_file
+from support import free_port, start, stop_process, wait_http
 
 MINIO = {
     "EventName": "s3:ObjectCreated:Put",
@@ -58,7 +60,7 @@ def event(key: str, version: str = "v1", name: str = "s3:ObjectCreated:Put", buc
 
 # ---------------------------------------------------------------- unit: events and ignore rules
 def test_minio_and_aws_events_name_the_same_upload():
-    minio, aws = w.parse_event(MINIO), w.parse_event(AWS)
+    minio, aws = uploads.parse_event(MINIO), uploads.parse_event(AWS)
     assert [u.id for u in minio] == [u.id for u in aws] == ["credit-score/raw/incoming/a+b.csv#v1"]
     assert (minio[0].size, aws[0].etag) == (10, "e")
     assert minio[0].uri == "s3://credit-score/raw/incoming/a+b.csv" and minio[0].via == "event"
@@ -69,9 +71,9 @@ def test_eventbridge_and_records_with_several_objects():
         "detail-type": "Object Created",
         "detail": {"bucket": {"name": "b"}, "object": {"key": "raw/incoming/x.csv", "version-id": "9"}},
     }
-    assert [u.id for u in w.parse_event(eb)] == ["b/raw/incoming/x.csv#9"]
+    assert [u.id for u in uploads.parse_event(eb)] == ["b/raw/incoming/x.csv#9"]
     two = {"Records": event("raw/incoming/1.csv", "a")["Records"] + event("raw/incoming/2.csv", "b")["Records"]}
-    assert [u.key for u in w.parse_event(two)] == ["raw/incoming/1.csv", "raw/incoming/2.csv"]
+    assert [u.key for u in uploads.parse_event(two)] == ["raw/incoming/1.csv", "raw/incoming/2.csv"]
 
 
 @pytest.mark.parametrize(
@@ -90,29 +92,34 @@ def test_eventbridge_and_records_with_several_objects():
     ],
 )
 def test_keys_outside_the_drop_zone_or_not_training_files_are_ignored(key):
-    assert w.parse_event(event(key)) == []
+    assert uploads.parse_event(event(key)) == []
 
 
 def test_deletions_test_events_and_garbage_are_ignored():
-    assert w.parse_event(event("raw/incoming/x.csv", name="s3:ObjectRemoved:Delete")) == []
-    assert w.parse_event({"Service": "Amazon S3", "Event": "s3:TestEvent"}) == []
-    assert w.parse_event({}) == [] and w.parse_event({"Records": None}) == []
+    assert uploads.parse_event(event("raw/incoming/x.csv", name="s3:ObjectRemoved:Delete")) == []
+    assert uploads.parse_event({"Service": "Amazon S3", "Event": "s3:TestEvent"}) == []
+    assert uploads.parse_event({}) == [] and uploads.parse_event({"Records": None}) == []
 
 
 def test_ingested_copies_never_trigger_even_when_watching_all_of_raw():
-    assert w.wanted("raw/incoming/x.csv", prefix="raw/")
-    assert not w.wanted("raw/ingested/abc/train.csv", prefix="raw/") and not w.wanted("raw/dvc/x.csv", prefix="raw/")
+    assert uploads.wanted("raw/incoming/x.csv", prefix="raw/")
+    assert not uploads.wanted("raw/ingested/abc/train.csv", prefix="raw/") and not uploads.wanted("raw/dvc/x.csv", prefix="raw/")
 
 
 # ---------------------------------------------------------------- unit: queue and state file
 def test_queue_is_fifo_and_deduplicates_by_version(tmp_path):
-    q = w.UploadQueue(w.WatchState(tmp_path / "s.json"))
+    q = uploads.UploadQueue(uploads.WatchState(tmp_path / "s.json"))
     a1, a2, b = (
-        w.Upload("b", "raw/incoming/a.csv", "1"),
-        w.Upload("b", "raw/incoming/a.csv", "2"),
-        w.Upload("b", "raw/incoming/b.csv", "1"),
+        uploads.Upload("b", "raw/incoming/a.csv", "1"),
+        uploads.Upload("b", "raw/incoming/a.csv", "2"),
+        uploads.Upload("b", "raw/incoming/b.csv", "1"),
     )
-    assert [q.put(u) for u in (a1, a2, b, w.Upload("b", "raw/incoming/a.csv", "1", via="event"))] == [True, True, True, False]
+    assert [q.put(u) for u in (a1, a2, b, uploads.Upload("b", "raw/incoming/a.csv", "1", via="event"))] == [
+        True,
+        True,
+        True,
+        False,
+    ]
     assert q.get(0) == a1 and not q.put(a1)  # running: not queued again
     assert q.get(0) is None  # one run at a time
     q.done(a1, {"decision": "refused"})
@@ -122,13 +129,13 @@ def test_queue_is_fifo_and_deduplicates_by_version(tmp_path):
 
 def test_state_survives_a_restart_and_a_crash_mid_run(tmp_path):
     path = tmp_path / "watch/state.json"
-    q = w.UploadQueue(w.WatchState(path))
-    ups = [w.Upload("b", f"raw/incoming/{i}.csv", "v") for i in range(3)]
+    q = uploads.UploadQueue(uploads.WatchState(path))
+    ups = [uploads.Upload("b", f"raw/incoming/{i}.csv", "v") for i in range(3)]
     for u in ups:
         q.put(u)
     q.done(q.get(0), {"decision": "promoted"})
     q.get(0)  # ups[1] running when the process dies
-    again = w.UploadQueue(w.WatchState(path))
+    again = uploads.UploadQueue(uploads.WatchState(path))
     assert [u.id for u in again.items] == [ups[1].id, ups[2].id]
     assert not again.put(ups[0]) and again.state.handled[ups[0].id] == {"decision": "promoted"}
     assert json.loads(path.read_text())["pending"][0]["key"] == "raw/incoming/1.csv"
@@ -136,8 +143,8 @@ def test_state_survives_a_restart_and_a_crash_mid_run(tmp_path):
 
 
 def test_concurrent_announcements_queue_each_version_once(tmp_path):
-    q = w.UploadQueue(w.WatchState(tmp_path / "s.json"))
-    ups = [w.Upload("b", f"raw/incoming/{i % 5}.csv", "v") for i in range(200)]
+    q = uploads.UploadQueue(uploads.WatchState(tmp_path / "s.json"))
+    ups = [uploads.Upload("b", f"raw/incoming/{i % 5}.csv", "v") for i in range(200)]
     threads = [threading.Thread(target=lambda part: [q.put(u) for u in part], args=(ups[i::4],)) for i in range(4)]
     for t in threads:
         t.start()
@@ -146,27 +153,44 @@ def test_concurrent_announcements_queue_each_version_once(tmp_path):
     assert sorted(u.key for u in q.items) == [f"raw/incoming/{i}.csv" for i in range(5)]
 
 
-# ---------------------------------------------------------------- unit: the events endpoint
+# ---------------------------------------------------------------- unit: the events endpoint (FastAPI on uvicorn)
 def test_events_endpoint_auth_dedup_and_bucket_filter(tmp_path):
-    q = w.UploadQueue(w.WatchState(tmp_path / "s.json"))
-    srv = w.serve_events(q, "credit-score", port=0, token="t0ken", say=lambda m: None)
-    url = f"http://127.0.0.1:{srv.server_address[1]}"
+    q = uploads.UploadQueue(uploads.WatchState(tmp_path / "s.json"))
+    srv = uploads.serve_events(q, "credit-score", port=0, token="t0ken", say=lambda m: None)
+    url = srv.url
     try:
-        assert srv.server_address[0] == "127.0.0.1"
+        assert srv.address[0] == "127.0.0.1" and srv.address[1] > 0
         assert httpx.post(url + "/events", json=MINIO).status_code == 401
         assert httpx.post(url + "/events", json=MINIO, headers={"Authorization": "Bearer nope"}).status_code == 401
         auth = {"Authorization": "Bearer t0ken"}
-        assert len(httpx.post(url + "/events", json=MINIO, headers=auth).json()["queued"]) == 1
+        first = httpx.post(url + "/events", json=MINIO, headers=auth)
+        assert first.status_code == 202 and len(first.json()["queued"]) == 1
         assert httpx.post(url + "/events", json=AWS, headers=auth).json()["duplicates"] == [
             "credit-score/raw/incoming/a+b.csv#v1"
         ]
         assert httpx.post(url + "/events", json=event("raw/incoming/z.csv", bucket="other"), headers=auth).json()["queued"] == []
         assert httpx.post(url + "/events", content=b"[", headers=auth).status_code == 400
+        assert httpx.post(url + "/events", content=b"[1, 2]", headers=auth).json() == {"queued": [], "duplicates": []}
+        too_big = httpx.post(url + "/events", content=b" " * (uploads.MAX_EVENT_BYTES + 1), headers=auth)
+        assert too_big.status_code == 413
         assert httpx.post(url + "/other", json=MINIO, headers=auth).status_code == 404
-        assert httpx.get(url + "/health").json()["waiting"] == 1
+        assert httpx.get(url + "/health").json() == {"status": "ok", "waiting": 1, "running": None, "handled": 0}
+        assert httpx.get(url + "/events").json()["waiting"] == 1
     finally:
-        srv.shutdown()
-        srv.server_close()
+        srv.stop()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(url + "/health")
+
+
+def test_events_endpoint_without_a_token_and_on_a_taken_port(tmp_path):
+    q = uploads.UploadQueue(uploads.WatchState(tmp_path / "s.json"))
+    srv = uploads.serve_events(q, "credit-score", port=0, say=lambda m: None)
+    try:
+        assert httpx.post(srv.url + "/events", json=MINIO).status_code == 202  # no WATCHER_TOKEN: open (loopback)
+        with pytest.raises(RuntimeError, match="cannot listen"):
+            uploads.serve_events(q, "credit-score", port=srv.address[1], say=lambda m: None)
+    finally:
+        srv.stop()
 
 
 # ---------------------------------------------------------------- unit: audit trail and gate records
@@ -179,23 +203,24 @@ def test_audit_trail_is_append_only_json_lines(tmp_path):
     assert [e["decision"] for e in w.read_audit(path)] == ["refused", "promoted"]
 
 
-def test_outcome_uses_only_this_runs_records(tmp_path):
-    (tmp_path / "reports").mkdir()
-    (tmp_path / "data/raw").mkdir(parents=True)
-    (tmp_path / "data/raw/manifest.json").write_text(
+def _records(repo: Path, run: str, gate_run: str, version: int = 4) -> None:
+    "The records a fake run leaves, at the paths FAKE_DVC names (not the project's reports/...)."
+    (repo / "data/incoming-raw").mkdir(parents=True, exist_ok=True)
+    (repo / "records").mkdir(exist_ok=True)
+    (repo / "data/incoming-raw/manifest.json").write_text(
         json.dumps({"dataset_sha256": "d" * 64, "files": {"train.csv": {"sha256": "f" * 64}}})
     )
-    (tmp_path / "reports/register.json").write_text(
-        json.dumps(
-            {
-                "decision": "kept",
-                "reason": "worse than the champion",
-                "candidate": {"version": 4, "run_id": "r1", "macro_f1": 0.5},
-            }
-        )
-    )
-    (tmp_path / "reports/train_run.json").write_text(json.dumps({"run_id": "r1"}))
-    now = w.outcome(tmp_path, time.time() - 10)
+    gate = {"decision": "kept", "reason": "worse than the champion", "candidate": {"version": version, "run_id": gate_run}}
+    (repo / "records/gate.json").write_text(json.dumps(gate))
+    (repo / "records/run.json").write_text(json.dumps({"run_id": run}))
+
+
+def test_outcome_uses_only_this_runs_records_found_through_dvc_yaml(tmp_path):
+    (tmp_path / "dvc.yaml").write_text(FAKE_DVC)
+    _records(tmp_path, run="r1", gate_run="r1")
+    (tmp_path / "reports").mkdir()  # where the project keeps them: never read for a pipeline that names others
+    (tmp_path / "reports/register.json").write_text(json.dumps({"decision": "promoted", "candidate": {"version": 9}}))
+    now = w.outcome(tmp_path, before="r0")
     assert (now["decision"], now["why"], now["model_version"], now["run_id"], now["data_sha256"]) == (
         "refused",
         "worse than the champion",
@@ -203,42 +228,49 @@ def test_outcome_uses_only_this_runs_records(tmp_path):
         "r1",
         "d" * 64,
     )
-    later = w.outcome(tmp_path, time.time() + 100)
-    assert later["decision"] == "unchanged" and later["run_id"] is None and later["model_version"] is None
+    same = w.outcome(tmp_path, before="r1")  # the train record still names the run from before: nothing trained
+    assert (same["decision"], same["run_id"], same["model_version"], same["gate"]) == ("unchanged", None, None, None)
+    _records(tmp_path, run="r2", gate_run="r1")  # trained again, but the gate record is the earlier run's
+    stale = w.outcome(tmp_path, before="r1")
+    assert (stale["decision"], stale["run_id"], stale["model_version"]) == ("trained", "r2", None)
 
 
 # ---------------------------------------------------------------- services: the watcher loop on real S3, tiny pipeline
 FAKE_DVC = """stages:
   ingest:
-    cmd: python ingest_stage.py ${ingest.source}
+    cmd: python ingest_stage.py -p source ${ingest.source} -p raw_dir data/incoming-raw
     params: [ingest]
     outs:
-      - data/raw:
+      - data/incoming-raw:
           persist: true
   register:
-    cmd: python register_stage.py
-    deps: [data/raw]
+    cmd: python register_stage.py -p manifest_path data/incoming-raw/manifest.json -p record_path records/run.json
+      -p decision_path records/gate.json
+    deps: [data/incoming-raw]
     outs:
-      - reports/register.json:
-          cache: false
-      - reports/train_run.json:
+      - records:
           cache: false
 """
-FAKE_INGEST = "import sys\nfrom credit_score.ingest import ingest\ningest(sys.argv[1], 'data/raw', upload=False)\n"
-FAKE_REGISTER = """import json, pandas as pd
-df = pd.read_csv('data/raw/train.csv', dtype=str)
-ok = len(df) >= 10
+STAGE_ARGS = "import sys\na = dict(zip(sys.argv[2::3], sys.argv[3::3]))  # -p NAME VALUE, as dvc.yaml passes them\n"
+FAKE_INGEST = STAGE_ARGS + "from credit_score.ingest import ingest\ningest(a['source'], a['raw_dir'], upload=False)\n"
+FAKE_REGISTER = (
+    STAGE_ARGS
+    + """import json, os, uuid, pandas as pd
+df = pd.read_csv(os.path.join(os.path.dirname(a['manifest_path']), 'train.csv'), dtype=str)
+ok, run = len(df) >= 10, f"fake-{len(df)}-{uuid.uuid4().hex[:8]}"
+os.makedirs('records', exist_ok=True)
 json.dump({"decision": "promoted" if ok else "kept", "reason": f"{len(df)} rows" + (" >= 10" if ok else " < 10"),
-           "candidate": {"version": len(df), "run_id": "fake-" + str(len(df)), "macro_f1": 0.5}}, open('reports/register.json', 'w'))
-json.dump({"run_id": "fake-" + str(len(df))}, open('reports/train_run.json', 'w'))
+           "candidate": {"version": len(df), "run_id": run, "macro_f1": 0.5}}, open(a['decision_path'], 'w'))
+json.dump({"run_id": run}, open(a['record_path'], 'w'))
 """
+)
 
 
 @pytest.fixture
 def fake_repo(tmp_path):
-    "A DVC project (no git) whose pipeline is ingest (the real one) -> a stand-in register that gates on row count."
+    "A DVC project (no git): ingest (the real one) -> a stand-in register that gates on row count; its own record paths."
     repo = tmp_path / "repo"
-    (repo / "reports").mkdir(parents=True)
+    repo.mkdir()
     (repo / "dvc.yaml").write_text(FAKE_DVC)
     (repo / "params.yaml").write_text("ingest:\n  # where the data comes from\n  source: auto\n")
     (repo / "ingest_stage.py").write_text(FAKE_INGEST)
@@ -282,9 +314,11 @@ def test_watcher_runs_each_upload_once_audits_and_restores_on_failure(s3, settin
     entries = {e["object"]["key"].rsplit("/", 1)[-1]: e for e in w.read_audit(audit)}
     assert list(entries) == ["good.csv", "bad.csv", "small.csv"], lines  # oldest first
     good = entries["good.csv"]
-    assert (good["decision"], good["model_version"], good["run_id"]) == ("promoted", "18", "fake-18"), good
+    assert (good["decision"], good["model_version"], good["run_id"][:8]) == ("promoted", "18", "fake-18-"), good
+    # the stand-in registers nothing: the audit line's lineage check says the registry does not hold this run
+    assert good["lineage"]["ok"] is False and good["lineage"]["checks"].get("run_id") is not True, good["lineage"]
     assert good["object"]["version_id"] == good_v and good["object"]["sha256"] == good_sha
-    manifest = json.loads((fake_repo / "data/raw/manifest.json").read_text())
+    manifest = json.loads((fake_repo / "data/incoming-raw/manifest.json").read_text())
     assert good["data_sha256"] != manifest["dataset_sha256"]  # the later 'small' run replaced data/raw
     failed = entries["bad.csv"]
     assert (
@@ -294,6 +328,7 @@ def test_watcher_runs_each_upload_once_audits_and_restores_on_failure(s3, settin
     small = entries["small.csv"]
     assert (small["decision"], small["why"], small["data_sha256"]) == ("refused", "4 rows < 10", manifest["dataset_sha256"])
     assert small["object"]["version_id"] == small_v
+    assert small["run_id"] == json.loads((fake_repo / "records/run.json").read_text())["run_id"]  # read where dvc.yaml says
     assert f"source: s3://{settings.s3_bucket}/{drop_zone}small.csv" in (fake_repo / "params.yaml").read_text()
     assert "# where the data comes from" in (fake_repo / "params.yaml").read_text()
     assert all(e["champion_before"] == e["champion_after"] for e in entries.values())  # the stand-in never touches the registry
@@ -316,7 +351,7 @@ def test_a_failed_run_puts_params_back_and_a_superseded_version_is_skipped(s3, s
     bad = make_raw_rows(3, 1)
     bad.loc[0, "ID"] = bad.loc[1, "ID"]
     _upload(s3, settings, bad, drop_zone + "x.csv", tmp_path)
-    q = w.UploadQueue(w.WatchState(state))
+    q = uploads.UploadQueue(uploads.WatchState(state))
     w.poll(s3, q, settings.s3_bucket, drop_zone, say=lambda m: None)
     assert [u.key[-5:] for u in q.items] == ["y.csv", "y.csv", "x.csv"]
     w.watch(
@@ -333,10 +368,6 @@ def test_a_failed_run_puts_params_back_and_a_superseded_version_is_skipped(s3, s
 
 
 # ---------------------------------------------------------------- services, slow: the real pipeline, a running API
-def _free_port() -> int:
-    return w.free_port()
-
-
 def _new_raw_file(path: Path, rows: int, seed: int) -> Path:
     "A small new training file: `rows` real rows drawn at random (a new dataset hash every run; never committed)."
     df = pd.read_csv(OFFLINE / "train.csv", dtype=str, keep_default_na=False)
@@ -350,8 +381,8 @@ def running_api(tmp_path):
     from credit_score.api import new_key
 
     key, entry = new_key("watch-test")
-    port = _free_port()
-    proc = w.start(
+    port = free_port()
+    proc = start(
         [
             sys.executable,
             "-m",
@@ -371,12 +402,12 @@ def running_api(tmp_path):
     url = f"http://127.0.0.1:{port}"
     try:
         try:
-            w.wait_http(url + "/ready", proc, 120)
+            wait_http(url + "/ready", proc, 120, tmp_path / "api.log")
         except Exception as e:
-            pytest.fail(f"the API serves no model ({e}); log: {(tmp_path / 'api.log').read_text()[-2000:]}")
+            pytest.fail(f"the API serves no model: {e}")
         yield url, {"X-API-Key": key}
     finally:
-        w.stop_process(proc)
+        stop_process(proc)
 
 
 def _clone(tmp_path: Path) -> Path:
@@ -397,11 +428,10 @@ def test_new_raw_file_in_the_bucket_is_retrained_and_served_or_refused(s3, setti
     api_url, headers = running_api
     served_before = httpx.get(api_url + "/model", headers=headers).json()["version"]
     repo = _clone(tmp_path)
-    port, rows, seed = _free_port(), 600, uuid.uuid4().int % 10**6
+    port, rows, seed = free_port(), 600, uuid.uuid4().int % 10**6
     data = _new_raw_file(tmp_path / "retrain.csv", rows, seed)
     state_dir = tmp_path / "watch"
-    log = open(tmp_path / "watch.log", "wb")
-    watcher = subprocess.Popen(
+    watcher = start(
         [
             sys.executable,
             "-c",
@@ -419,14 +449,12 @@ def test_new_raw_file_in_the_bucket_is_retrained_and_served_or_refused(s3, setti
             "--audit",
             str(state_dir / "audit.jsonl"),
         ],
-        cwd=repo,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        env={**os.environ, "WATCHER_TOKEN": ""},
+        repo,
+        {"WATCHER_TOKEN": ""},
+        tmp_path / "watch.log",
     )
     try:
-        w.wait_http(f"http://127.0.0.1:{port}/health", watcher, 60)
+        wait_http(f"http://127.0.0.1:{port}/health", watcher, 60, tmp_path / "watch.log")
         key = drop_zone + "retrain.csv"
         t0 = time.monotonic()
         s3.upload_file(str(data), settings.s3_bucket, key)
@@ -449,6 +477,7 @@ def test_new_raw_file_in_the_bucket_is_retrained_and_served_or_refused(s3, setti
         assert entry["decision"] in ("promoted", "refused") or gate_failure, entry
         if not gate_failure:
             assert entry["data_sha256"] and entry["run_id"] and entry["model_version"] and entry["metrics"], entry
+            assert entry["lineage"]["ok"] is True, entry["lineage"]  # the registry holds the version with this run and data
         served, t_served = None, None
         if entry["decision"] == "promoted":
             while time.monotonic() - t0 < t_audit + 120:
@@ -468,12 +497,7 @@ def test_new_raw_file_in_the_bucket_is_retrained_and_served_or_refused(s3, setti
         dup = httpx.post(f"http://127.0.0.1:{port}/events", json=event(key, version, bucket=settings.s3_bucket)).json()
         assert dup["queued"] == [] and len(w.read_audit(state_dir / "audit.jsonl")) == 1  # announced twice, run once
     finally:
-        watcher.send_signal(15)
-        try:
-            watcher.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(watcher.pid, 9)
-        log.close()
+        stop_process(watcher, timeout=30)
     bench = {
         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": "scripts/env.sh pytest tests/test_watch.py -q -k retrained_and_served",
