@@ -7,7 +7,7 @@ __all__ = ['MAX_BYTES', 'TRAIN_FILE', 'TEST_FILE', 'MANIFEST_FILE', 'KAGGLE_DATA
            'RawDataError', 'read_raw_csv', 'check_columns', 'check_rows', 'check_labels', 'check_unique_ids',
            'check_formulas', 'check_numbers', 'validate_raw', 'resolve_source', 'fetch_kaggle', 's3_source',
            'find_object', 'fetch_s3', 'fetch', 'describe_file', 'dataset_hash', 'replace_dir', 'write_raw',
-           'validate_folder', 'upload_raw', 'ingest']
+           'validate_folder', 'upload_raw', 'ingest', 'findings']
 
 # %% ../nbs/00_ingest.ipynb #9c861ff0
 import csv
@@ -300,3 +300,15 @@ def ingest(source: str = "auto", raw_dir: Path | str = "data/raw", upload: bool 
         manifest = write_raw(folder, frames, raw_dir, {"source": source, "resolved_source": resolved})
     if upload: manifest["uploaded_to"] = upload_raw(raw_dir, manifest, settings)
     return manifest
+
+# %% ../nbs/00_ingest.ipynb #5cbaeb52
+def findings(manifest: dict) -> str:
+    "What the ingest found, in words, from its manifest: rows, customers, months and labels per file."
+    out = []
+    for name, f in manifest["files"].items():
+        months = f.get("months") or []
+        span = f", {months[0]} to {months[-1]}" if len(months) > 1 else (f", {months[0]} only" if months else "")
+        text = f"`{name}`: {f['rows']:,} rows of {f['customers']:,} customers ({f['rows'] / max(f['customers'], 1):.0f} rows each on average){span}"
+        if f.get("labels"): text += "; labels " + ", ".join(f"{k} {v:,}" for k, v in sorted(f["labels"].items(), key=lambda kv: -kv[1]))
+        out.append(text + ".")
+    return " ".join(out) + (" Every file kept the contract: the expected columns, unique `ID`s, known labels, numbers where numbers belong.")

@@ -34,7 +34,6 @@ STAGES = {  # notebook -> its stage in dvc.yaml
     for name, s in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items()
     if re.search(r"nbs/\S+\.ipynb", s["cmd"])
 }
-WRITTEN_FROM_OUTPUTS = ("01_eda.ipynb", "02_preprocess.ipynb", "03_train.ipynb", "04_evaluate.ipynb", "05_register.ipynb")
 RESULTS = re.compile(r"^##\s+(Run|What was found)\b", re.M)  # the heading that opens a notebook's results
 # A measured number: 3+ digits, a thousands separator or a decimal point (dates, versions and IDs have none here).
 MEASURED = re.compile(r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+\.\d+|\d{3,})(?![\w.])")
@@ -247,15 +246,7 @@ def results_markdown(nb: Path) -> list[str]:
     return ["".join(c["source"]) for c in cells[start:] if c["cell_type"] == "markdown"]
 
 
-@pytest.mark.parametrize(
-    "notebook",
-    [
-        n
-        if n in WRITTEN_FROM_OUTPUTS
-        else pytest.param(n, marks=pytest.mark.xfail(reason="its findings are still typed by hand"))
-        for n in sorted(STAGES)
-    ],
-)
+@pytest.mark.parametrize("notebook", sorted(STAGES))
 def test_hand_written_results_hold_no_measured_number(notebook):
     found = [
         (m, text[max(0, m.start() - 40) : m.end() + 20])
