@@ -276,7 +276,8 @@ def test_api_module_imports_with_only_the_api_requirements(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     # a pickle like the champion's (an OrdinalClassifier pipeline): unpickling it imports credit_score.train and all it needs
     import pickle
-    from credit_score.train import demo_frame, make_estimator, make_pipeline_for
+    from credit_score.train import make_estimator, make_pipeline_for
+    from train_fixtures import demo_frame
     from credit_score.contract import FEATURE_COLUMNS, LABEL
 
     demo = demo_frame(40, 2)

@@ -27,7 +27,6 @@ from credit_score.evaluate import (
 from credit_score.contract import FEATURE_COLUMNS, LABEL, LABELS
 from credit_score.train import (
     StageDataError,
-    demo_frame,
     load_params,
     make_estimator,
     make_pipeline_for,
@@ -35,6 +34,7 @@ from credit_score.train import (
     read_split,
     start_tracking,
 )
+from train_fixtures import demo_frame
 from train_helpers import demo_split, log_demo_model
 
 CHECKS = {

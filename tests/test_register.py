@@ -25,7 +25,8 @@ from credit_score.register import (
     register,
     write_model_files,
 )
-from credit_score.train import StageDataError, demo_frame, download_model, make_estimator, make_pipeline_for
+from credit_score.train import StageDataError, download_model, make_estimator, make_pipeline_for
+from train_fixtures import demo_frame
 from train_helpers import demo_split, log_demo_model
 
 GATE = {"min_macro_f1": 0.5, "min_gain": 0.0}

@@ -17,7 +17,6 @@ from credit_score.train import (
     class_rank,
     cross_validate,
     data_version,
-    demo_frame,
     git_state,
     grouped_folds,
     load_params,
@@ -32,6 +31,7 @@ from credit_score.train import (
     train,
     write_json,
 )
+from train_fixtures import demo_frame
 from train_helpers import TEST_EXPERIMENT, demo_split, lineage_files, params
 
 

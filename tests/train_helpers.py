@@ -9,7 +9,6 @@ import pandas as pd
 
 from credit_score.contract import FEATURE_COLUMNS, LABEL
 from credit_score.train import (
-    demo_frame,
     log_model,
     make_estimator,
     make_pipeline_for,
@@ -18,6 +17,7 @@ from credit_score.train import (
     summarize,
     write_json,
 )
+from train_fixtures import demo_frame
 
 TEST_EXPERIMENT = "credit-score-test"  # never the real experiment
 
