@@ -6,7 +6,7 @@
 __all__ = ['log', 'FORMAT', 'PROBA', 'COLUMNS', 'pseudonym', 'missing_fields', 'schema', 'partition_path', 'parse', 'tables',
            'partitioning', 'Observer', 'PredictionLog', 'read_log', 's3_uploader', 'from_settings']
 
-# %% ../../nbs/06f_api_predlog.ipynb #805af852
+# %% ../../nbs/06f_api_predlog.ipynb #0e69b792
 import fcntl
 import hashlib
 import hmac
@@ -25,6 +25,7 @@ import numpy as np
 
 from .. import preprocess as pp
 from ..contract import LABELS, MODEL_INPUTS
+from .schema import as_text
 
 # %% ../../nbs/06f_api_predlog.ipynb #9fb9bb5e
 log = logging.getLogger("credit_score.api")
@@ -48,7 +49,7 @@ def missing_fields(features: dict[str, list[str]]) -> list[list[str]]:
         for i in np.flatnonzero(gone): out[i].append(c)
     return out
 
-# %% ../../nbs/06f_api_predlog.ipynb #1c21eebd
+# %% ../../nbs/06f_api_predlog.ipynb #5339290c
 def schema():
     "The Arrow schema of a log file."
     import pyarrow as pa
@@ -70,8 +71,8 @@ def parse(data: bytes) -> tuple[list[list], int]:
         else: bad += 1
     return lines, bad
 
-def tables(lines: list[list]) -> dict[str, "pa.Table"]:
-    "Journal lines -> {partition path: Arrow table of its rows}."
+def tables(lines: list[list]) -> dict:
+    "Journal lines -> {partition path: the Arrow table of its rows}."
     import pyarrow as pa
     groups: dict[str, list] = {}
     for _, ts, rid, endpoint, key, version, rows in lines:
@@ -81,7 +82,7 @@ def tables(lines: list[list]) -> dict[str, "pa.Table"]:
     for part, rows in groups.items():
         cols = list(zip(*rows))
         rid, row, ts, endpoint, key, version, id_hash, customer, month = cols[:9]
-        feats, pred, proba = cols[9:9 + nf], cols[9 + nf], cols[10 + nf:]
+        feats, pred, proba = [[x if type(x) is str else as_text(x) for x in f] for f in cols[9:9 + nf]], cols[9 + nf], cols[10 + nf:]
         missing = missing_fields(dict(zip(MODEL_INPUTS, map(list, feats))))
         arrays = [rid, row, ts, endpoint, key, version, customer, id_hash, month, *feats, pred, *proba, missing]
         out[part] = pa.Table.from_arrays([pa.array(a, type=f.type) for a, f in zip(arrays, sch)], schema=sch)
@@ -196,7 +197,7 @@ class PredictionLog:
         self.closed.append(seg)
         self.tick(rotate=False)
 
-# %% ../../nbs/06f_api_predlog.ipynb #0f858162
+# %% ../../nbs/06f_api_predlog.ipynb #f929da0b
 def _rotate(self: PredictionLog) -> None:
     "Start a new segment; the old one (still locked) waits for conversion."
     if self.size == 0: return
@@ -262,7 +263,13 @@ def _tick(self: PredictionLog, rotate: bool = True) -> None:
     if time.monotonic() >= self.next_sweep:
         self._adopt(); self.next_sweep = time.monotonic() + self.SWEEP_SECONDS
     while self.closed:
-        self._convert(*self.closed[0]); self.closed.pop(0)
+        path, fd = self.closed[0]
+        try: self._convert(path, fd)
+        except OSError: raise                     # a full or failing disk: the segment stays, the next pass retries
+        except Exception as e:                    # a segment that cannot be converted must not block the ones after it
+            (self.dir / "failed").mkdir(exist_ok=True); os.replace(path, self.dir / "failed" / path.name); os.close(fd)
+            log.error("prediction log: %s kept aside in failed/ (%s: %s)", path.name, type(e).__name__, str(e)[:200])
+        self.closed.pop(0)
     self._upload()
     self.usage = self._measure()
     self.observer.spool(*self.usage)
