@@ -6,7 +6,7 @@
 __all__ = ['log', 'FORMAT', 'PROBA', 'COLUMNS', 'pseudonym', 'missing_fields', 'schema', 'partition_path', 'parse', 'tables',
            'partitioning', 'Observer', 'PredictionLog', 'read_log', 's3_uploader', 'from_settings']
 
-# %% ../../nbs/06f_api_predlog.ipynb #0e69b792
+# %% ../../nbs/06f_api_predlog.ipynb #00ad277b
 import fcntl
 import hashlib
 import hmac
@@ -19,15 +19,14 @@ import secrets
 import socket
 import threading
 import time
+from functools import lru_cache
 from pathlib import Path
-
-import numpy as np
 
 from .. import preprocess as pp
 from ..contract import LABELS, MODEL_INPUTS
 from .schema import as_text
 
-# %% ../../nbs/06f_api_predlog.ipynb #9fb9bb5e
+# %% ../../nbs/06f_api_predlog.ipynb #d93de557
 log = logging.getLogger("credit_score.api")
 FORMAT = 1   # the journal line's layout version
 PROBA = tuple(f"proba_{c}" for c in LABELS)
@@ -39,14 +38,21 @@ def pseudonym(salt: bytes, field: str, value: str | None) -> str | None:
     if not value: return None
     return hmac.new(salt, f"{field}:{value}".encode(), hashlib.sha256).hexdigest()[:32]
 
+@lru_cache(maxsize=1 << 16)
+def _cleaned(col: str, text: str):
+    "The training cleaning's value for one raw text (NaN, or '' for no loan type, when it is missing)."
+    return pp.CLEANERS[col](text, col)[0]
+
 def missing_fields(features: dict[str, list[str]]) -> list[list[str]]:
     "Per row, the features the training cleaning turns into missing (`features`: column -> raw text values)."
-    cleaned = pp.clean_columns(features)
-    out = [[] for _ in features[MODEL_INPUTS[0]]]
-    for c in MODEL_INPUTS:
-        v = cleaned[c]
-        gone = np.isnan(v) if v.dtype.kind == "f" else [x == "" if c == "Type_of_Loan" else not isinstance(x, str) for x in v]
-        for i in np.flatnonzero(gone): out[i].append(c)
+    cols = [features[c] for c in MODEL_INPUTS]
+    emi, salary = features["Total_EMI_per_month"], features["Monthly_Inhand_Salary"]
+    out = []
+    for i in range(len(cols[0])):
+        gone = [c for c, values in zip(MODEL_INPUTS, cols) if (v := _cleaned(c, values[i])) != v or v == ""]
+        if _cleaned("Total_EMI_per_month", emi[i]) > _cleaned("Monthly_Inhand_Salary", salary[i]):   # False with a NaN
+            gone = [c for c in MODEL_INPUTS if c in gone or c == "Total_EMI_per_month"]     # the EMI rule, in column order
+        out.append(gone)
     return out
 
 # %% ../../nbs/06f_api_predlog.ipynb #5339290c
@@ -114,12 +120,12 @@ def _claim(path: Path, mode: int = os.O_RDONLY) -> int | None:
     os.close(fd)
     return None
 
-# %% ../../nbs/06f_api_predlog.ipynb #9a7e1b97
+# %% ../../nbs/06f_api_predlog.ipynb #8472a980
 class PredictionLog:
     "One process's prediction log: journal segments -> Parquet spool -> bucket (see the prose above)."
     SEGMENT_BYTES, SWEEP_SECONDS, MAX_BACKOFF = 8 << 20, 30.0, 60.0
 
-    def __init__(self, spool: Path, salt: bytes, upload=None, prefix: str = "predictions", flush_seconds: float = 2.0,
+    def __init__(self, spool: Path, salt: bytes, upload=None, prefix: str = "predictions", flush_seconds: float = 10.0,
                  max_bytes: int = 512 << 20, max_files: int = 10_000, observer: Observer | None = None):
         self.dir, self.salt, self.upload_fn, self.prefix = Path(spool), salt, upload, prefix.strip("/")
         self.flush_seconds, self.max_bytes, self.max_files = flush_seconds, max_bytes, max_files
@@ -130,11 +136,18 @@ class PredictionLog:
         self.fd, self.segment, self.size = None, None, 0      # the open segment, and bytes written to it
         self.closed: list[tuple[Path, int]] = []              # segments (with their locks) awaiting conversion
         self.usage, self.failures, self.retry_at, self.next_sweep, self.warned = (0, 0), 0, 0.0, 0.0, 0.0
+        self._mac = hmac.new(salt, digestmod=hashlib.sha256)   # keyed once; each pseudonym copies it (half the time)
+
+    def _pseudonym(self, field: str, value) -> str | None:
+        "`pseudonym(self.salt, field, value)`, from the pre-keyed HMAC."
+        if not value: return None
+        h = self._mac.copy(); h.update(f"{field}:{value}".encode())
+        return h.hexdigest()[:32]
 
     def add(self, endpoint: str, key_name: str, version: str, rows: list[dict], replies: list[dict], request_id: str) -> bool:
         "Journal one request's rows and replies (`credit_score`, `probabilities`); False when dropped. Never raises."
         try:
-            recs = [[i, pseudonym(self.salt, "ID", r.get("ID")), pseudonym(self.salt, "Customer_ID", r.get("Customer_ID")),
+            recs = [[i, self._pseudonym("ID", r.get("ID")), self._pseudonym("Customer_ID", r.get("Customer_ID")),
                      r.get("Month") or None, *map(r.get, MODEL_INPUTS), a["credit_score"], *map(a["probabilities"].get, LABELS)]
                     for i, (r, a) in enumerate(zip(rows, replies))]
             line = (json.dumps([FORMAT, round(time.time(), 3), request_id, endpoint, key_name, str(version), recs],
@@ -195,7 +208,8 @@ class PredictionLog:
         if self.fd is None: return       # never started, or closed already
         with self.lock: seg, self.fd, self.segment = (self.segment, self.fd), None, None
         self.closed.append(seg)
-        self.tick(rotate=False)
+        try: self.tick(rotate=False)
+        except Exception as e: log.error("prediction log: closing: %s: %s (the spool is kept for the next start)", type(e).__name__, str(e)[:200])
 
 # %% ../../nbs/06f_api_predlog.ipynb #f929da0b
 def _rotate(self: PredictionLog) -> None:

@@ -39,7 +39,7 @@ class ApiSettings(Settings):
     prediction_log_salt: SecretStr | None = None # HMAC key of the Customer_ID / ID hashes in the log
     prediction_log_dir: Path = Path(".services/predlog")   # journal + Parquet spool; relative to the project root
     prediction_log_prefix: str = "predictions"  # bucket prefix of the Parquet files
-    prediction_log_flush_seconds: float = Field(2.0, gt=0)
+    prediction_log_flush_seconds: float = Field(10.0, gt=0)
     prediction_log_max_bytes: int = Field(512 << 20, ge=1 << 16)
     prediction_log_max_files: int = Field(10_000, ge=10)
     metrics_token: SecretStr | None = None       # bearer token of /metrics; none: /metrics answers 404
