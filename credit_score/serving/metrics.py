@@ -123,7 +123,7 @@ def request_id(request: Request) -> str:
     if rid is None: rid = request.state.request_id = os.urandom(16).hex()
     return rid
 
-# %% ../../nbs/06g_api_metrics.ipynb #7f38120c
+# %% ../../nbs/06g_api_metrics.ipynb #addc8130
 async def metrics_of(request: Request) -> Metrics:
     "The app's Metrics."
     return request.app.state.metrics

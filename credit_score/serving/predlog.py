@@ -100,7 +100,7 @@ def partitioning():
     import pyarrow.dataset as ds
     return ds.partitioning(pa.schema([("date", pa.string()), ("model_version", pa.string())]), flavor="hive")
 
-# %% ../../nbs/06f_api_predlog.ipynb #104a9d91
+# %% ../../nbs/06f_api_predlog.ipynb #5b191c58
 class Observer:
     "What the log reports: rows journaled, dropped (and why), uploaded; failed uploads; the spool's size. Does nothing."
     def logged(self, rows: int) -> None: pass
@@ -120,7 +120,7 @@ def _claim(path: Path, mode: int = os.O_RDONLY) -> int | None:
     os.close(fd)
     return None
 
-# %% ../../nbs/06f_api_predlog.ipynb #8472a980
+# %% ../../nbs/06f_api_predlog.ipynb #addb7faf
 class PredictionLog:
     "One process's prediction log: journal segments -> Parquet spool -> bucket (see the prose above)."
     SEGMENT_BYTES, SWEEP_SECONDS, MAX_BACKOFF = 8 << 20, 30.0, 60.0
@@ -211,7 +211,7 @@ class PredictionLog:
         try: self.tick(rotate=False)
         except Exception as e: log.error("prediction log: closing: %s: %s (the spool is kept for the next start)", type(e).__name__, str(e)[:200])
 
-# %% ../../nbs/06f_api_predlog.ipynb #f929da0b
+# %% ../../nbs/06f_api_predlog.ipynb #3c431dae
 def _rotate(self: PredictionLog) -> None:
     "Start a new segment; the old one (still locked) waits for conversion."
     if self.size == 0: return
@@ -291,7 +291,7 @@ def _tick(self: PredictionLog, rotate: bool = True) -> None:
 PredictionLog._rotate, PredictionLog._convert, PredictionLog._adopt = _rotate, _convert, _adopt
 PredictionLog._upload, PredictionLog._measure, PredictionLog.tick = _upload, _measure, _tick
 
-# %% ../../nbs/06f_api_predlog.ipynb #485671d9
+# %% ../../nbs/06f_api_predlog.ipynb #21d69046
 def read_log(source, since: str | None = None, until: str | None = None):
     "The log's rows (`COLUMNS`, plus `date`) from a {key: bytes} dict, a local folder or (client, bucket, prefix); dates inclusive."
     import pandas as pd
