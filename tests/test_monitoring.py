@@ -493,3 +493,18 @@ def test_parquet_files_are_readable_alone(tmp_path):
     (key, blob), = bucket.items()  # fmt: skip
     t = pq.read_table(io.BytesIO(blob)).to_pandas()
     assert "model_version=7" in key and t.model_version.tolist() == ["7"] and t.proba_Good.isna().all()
+
+
+def test_setup_adds_the_new_secrets_to_an_existing_env(tmp_path):
+    "An .env made before PREDICTION_LOG_SALT and METRICS_TOKEN existed gets them, fresh; values already set stay."
+    setup = (ROOT / "scripts" / "setup.sh").read_text()
+    block = setup[setup.index("# Secrets added to .env.example") :]
+    code = block[block.index("<<'PY'\n") + 7 : block.index("\nPY\n")]
+    shutil.copy(ROOT / ".env.example", tmp_path / ".env.example")
+    (tmp_path / ".env").write_text("AWS_ACCESS_KEY_ID=kept\nMETRICS_TOKEN=mine\n")
+    for _ in range(2):  # idempotent
+        subprocess.run([sys.executable, "-c", code], cwd=tmp_path, check=True, capture_output=True)
+    env = dict(l.split("=", 1) for l in (tmp_path / ".env").read_text().splitlines() if "=" in l)
+    assert env["AWS_ACCESS_KEY_ID"] == "kept" and env["METRICS_TOKEN"] == "mine"
+    assert len(env["PREDICTION_LOG_SALT"]) == 40 and env["PREDICTION_LOG_SALT"] != "change-me"
+    assert (tmp_path / ".env").read_text().count("PREDICTION_LOG_SALT=") == 1
