@@ -9,6 +9,7 @@ __all__ = ['log', 'create_app', 'main']
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from contextlib import asynccontextmanager
 
@@ -20,8 +21,11 @@ from slowapi import Limiter
 from slowapi.errors import RateLimitExceeded
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .core import project_root
+from .serving import predlog
+from .serving.metrics import Metrics, Observe, metrics_router, multiprocess_on, prepare_multiproc_dir
 from .serving.predict import Predictor
-from .serving.routes import BodyLimit, Denied, batch_router, make_limiter, model_router, probes, retry_after
+from .serving.routes import BodyLimit, Denied, Recorder, batch_router, make_limiter, model_router, probes, retry_after
 from .serving.schema import error_items, unprocessable
 from .serving.settings import ApiSettings, hash_key, new_key, parse_keys
 from .serving.state import ModelState
@@ -39,6 +43,8 @@ async def _poll(state: ModelState, every: float) -> None:
 def _lifespan(state: ModelState, predictor: Predictor):
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        plog = app.state.predlog
+        if plog is not None: plog.start()      # its first pass uploads what an earlier crash or outage left
         predictor.start()
         await predictor.run(state.refresh)     # the first load (and its smoke prediction) in the model thread
         every = state.settings.model_poll_seconds
@@ -46,6 +52,10 @@ def _lifespan(state: ModelState, predictor: Predictor):
         yield
         if task: task.cancel()
         await predictor.stop()
+        if plog is not None: await asyncio.to_thread(plog.close)   # the last records: Parquet, then one upload pass
+        if multiprocess_on():
+            from prometheus_client import multiprocess
+            multiprocess.mark_process_dead(os.getpid())       # this worker's live gauges go with it
     return lifespan
 
 # %% ../nbs/06_api.ipynb #3702c1c5
@@ -64,7 +74,9 @@ def _handlers(app: FastAPI, limiter: Limiter) -> None:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status)
     @app.exception_handler(RateLimitExceeded)
     async def limited(request: Request, exc: RateLimitExceeded):
-        log.info("rate limit %s hit by key %s", exc.detail, getattr(request.state, "key_name", "?"))
+        name = getattr(request.state, "key_name", "?")
+        log.info("rate limit %s hit by key %s", exc.detail, name)
+        app.state.metrics.limited.labels(name).inc()
         return JSONResponse({"detail": f"rate limit exceeded: {exc.detail}"}, status_code=429,
                             headers={"Retry-After": str(retry_after(limiter, request, exc))})
     @app.exception_handler(Exception)
@@ -73,19 +85,28 @@ def _handlers(app: FastAPI, limiter: Limiter) -> None:
         return JSONResponse({"detail": "internal error"}, status_code=500)
 
 # %% ../nbs/06_api.ipynb #b32fd211
-def create_app(settings: ApiSettings | None = None, state: ModelState | None = None) -> FastAPI:
-    "The FastAPI app (a factory: `uvicorn --factory credit_score.api:create_app`)."
+def create_app(settings: ApiSettings | None = None, state: ModelState | None = None,
+               plog: predlog.PredictionLog | None = None) -> FastAPI:
+    "The FastAPI app (a factory: `uvicorn --factory credit_score.api:create_app`); `plog` replaces the settings' prediction log."
     s = settings or ApiSettings()
     if s.app_env == "production" and not parse_keys(s.api_keys): raise ValueError("API_KEYS is empty: no caller could be served")
+    metrics = Metrics()
+    if plog is None: plog = predlog.from_settings(s, metrics)
+    else: plog.observer = metrics
     state, predictor, limiter = state or ModelState(s), Predictor(s.model_threads), make_limiter(s)
+    state.listeners.append(metrics.model_installed)
+    if state.bundle is not None: metrics.model_installed(state.bundle)
     app = FastAPI(title="credit-score API", version="1", lifespan=_lifespan(state, predictor),
                   description="Scores loan applicants' raw Kaggle credit fields with the approved (champion) model. "
                               "Every endpoint but /health and /ready needs an `X-API-Key`.")
     app.state.settings, app.state.model_state, app.state.predictor = s, state, predictor   # what the dependencies hand out
     app.state.limiter, app.state.keys = limiter, parse_keys(s.api_keys)
+    app.state.metrics, app.state.predlog, app.state.recorder = metrics, plog, Recorder(plog, metrics)
     _handlers(app, limiter)
     app.include_router(probes); app.include_router(model_router(limiter, s)); app.include_router(batch_router(limiter, s))
+    app.include_router(metrics_router)
     app.add_middleware(BodyLimit, max_bytes=s.max_body_bytes)
+    app.add_middleware(Observe, metrics=metrics)   # outermost: counts and ids for every reply, 413s included
     return app
 
 # %% ../nbs/06_api.ipynb #feac8f82
@@ -102,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.command == "serve":
         import uvicorn
+        if args.workers > 1:   # the workers' metrics meet in one folder, emptied for this run (set before they import prometheus_client)
+            prepare_multiproc_dir(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(project_root() / ".services" / "metrics")))
         uvicorn.run("credit_score.api:create_app", factory=True, host=args.host, port=args.port, workers=args.workers)
         return 0
     if args.stdin:

@@ -31,15 +31,20 @@ LABEL org.opencontainers.image.title="credit-score-api" \
       org.opencontainers.image.description="credit_score prediction API (FastAPI + uvicorn)"
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --home-dir /app --no-create-home --shell /usr/sbin/nologin app \
-    && mkdir -p /app/models \
-    && chown app:app /app /app/models
+    && mkdir -p /app/models /var/lib/credit-score/predlog \
+    && chown app:app /app /app/models /var/lib/credit-score/predlog
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    APP_ENV=production
+    APP_ENV=production \
+    PROMETHEUS_MULTIPROC_DIR=/tmp/credit-score-metrics \
+    PREDICTION_LOG_DIR=/var/lib/credit-score/predlog
 WORKDIR /app
 # models/ is where the offline fallback (models/model.json + model.pkl) is mounted read-only.
+# The workers' metrics meet in PROMETHEUS_MULTIPROC_DIR (set here, before Python starts, as prometheus_client
+# requires; a fresh container's /tmp is empty, and compose mounts a tmpfs there); the prediction log's
+# journal and spool live in PREDICTION_LOG_DIR, a volume in compose, so a crash or an S3 outage loses nothing.
 USER 10001:10001
 EXPOSE 8000
 # slim images have no curl: probe /health with the standard library.

@@ -6,6 +6,8 @@
 # (default 8501). The app calls the API with API_KEY from .env; when there is none, a key named
 # `streamlit-app` is made once (credit_score.api.new_key) and kept in .services/app.key (mode 600).
 # Its hash is added to the API's API_KEYS for this run only; .env is never edited.
+# The workers' Prometheus metrics meet in .services/metrics (emptied at each start); /metrics needs
+# METRICS_TOKEN from .env as a bearer token. The prediction log spools in .services/predlog.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -43,7 +45,10 @@ PY
 
 api_up() {
   app_key
-  start api "$API_PORT" env API_KEYS="$API_KEYS" "$VENV/uvicorn" --factory credit_score.api:create_app \
+  # The two workers' metrics meet in one folder, emptied for each run (credit_score.serving.metrics).
+  local metrics_dir=${PROMETHEUS_MULTIPROC_DIR:-$STATE/metrics}
+  mkdir -p "$metrics_dir" && rm -f "$metrics_dir"/*.db
+  start api "$API_PORT" env API_KEYS="$API_KEYS" PROMETHEUS_MULTIPROC_DIR="$metrics_dir" "$VENV/uvicorn" --factory credit_score.api:create_app \
     --host 127.0.0.1 --port "$API_PORT" --workers 2 --no-server-header
   wait_until api 90 curl -fsS "$API_LOCAL/health"
 }

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Set up everything the project needs on a fresh Debian machine; safe to run again (idempotent).
 #   - system packages: redis-server (rate-limit storage), chromium + chromium-driver (browser tests),
-#     podman + runc + uidmap + mmdebstrap + the CNI dnsname plugin (images, compose, the per-step chain)
+#     podman + runc + uidmap + mmdebstrap + the CNI dnsname plugin (images, compose, the per-step chain),
+#     prometheus (the server the metrics test scrapes the API with)
 #   - uv, then .venv with the exact versions of requirements.lock (bytecode compiled)
 #   - the package itself, editable; .env with fresh random secrets and the app's API key; DVC's local credentials
 set -euo pipefail
 cd "$(dirname "$0")/.."
 UV_VERSION=0.13.8
 APT_PACKAGES=(redis-server chromium chromium-driver curl git
-              podman runc uidmap mmdebstrap golang-github-containernetworking-plugin-dnsname)
+              podman runc uidmap mmdebstrap golang-github-containernetworking-plugin-dnsname prometheus)
 
 step() { printf '\n== %s\n' "$*"; }
 
@@ -43,6 +44,18 @@ pathlib.Path(".env").write_text(text)
 PY
   chmod 600 .env
 fi
+
+# Secrets added to .env.example after this .env was made (PREDICTION_LOG_SALT, METRICS_TOKEN, ...): each
+# `NAME=change-me` whose NAME .env lacks is appended with a fresh secret. Values already set are never changed.
+.venv/bin/python - <<'PY'
+import pathlib, re, secrets
+env = pathlib.Path(".env"); text = env.read_text()
+have = set(re.findall(r"(?m)^(\w+)=", text))
+new = [n for n in re.findall(r"(?m)^(\w+)=change-me\b", pathlib.Path(".env.example").read_text()) if n not in have]
+if new:
+    env.write_text(text.rstrip("\n") + "\n" + "".join(f"{n}={secrets.token_hex(20)}\n" for n in new))
+    print(f"== .env: added {', '.join(new)} (fresh secrets)")
+PY
 
 # The app's key: where API_KEY is empty, a new key goes into API_KEY and its hash into API_KEYS, so the app
 # (local or in compose) can call the API from its first start. Values already set are never changed.

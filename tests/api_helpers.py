@@ -62,6 +62,7 @@ def settings(model_dir: Path, spec: str, **kw) -> ApiSettings:
         mlflow_tracking_uri="http://127.0.0.1:9",
         rate_limit="1000/minute",
         batch_rate_limit="1000/minute",
+        prediction_log=False,  # tests that want the log give create_app their own (never the project's spool and bucket)
     )
     return ApiSettings(**{**base, **kw})
 

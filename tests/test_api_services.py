@@ -273,6 +273,7 @@ def _run_workers(tmp_path, creds, models, redis_url: str | None, limit: int, n: 
         "MODEL_DIR": str(model_dir),
         "MODEL_POLL_SECONDS": "0",
         "APP_ENV": "development",
+        "PREDICTION_LOG": "false",  # test traffic never reaches the bucket's predictions/
     }
     log_file = tmp_path / f"uvicorn-{prefix}.log"
     proc = start_uvicorn(env, port, workers=2, log_config=tmp_path / "log.json", log_file=log_file)

@@ -121,7 +121,13 @@ def _client(tmp_path, mdir, version):
     meta = json.loads((tmp_path / "m" / "model.json").read_text())
     (tmp_path / "m" / "model.json").write_text(json.dumps({**meta, "version": version}))
     s = api.ApiSettings(
-        _env_file=None, api_keys=spec, model_source="local", model_dir=tmp_path / "m", model_poll_seconds=0, redis_url=None
+        _env_file=None,
+        api_keys=spec,
+        model_source="local",
+        model_dir=tmp_path / "m",
+        model_poll_seconds=0,
+        redis_url=None,
+        prediction_log=False,
     )
     return TestClient(api.create_app(s), raise_server_exceptions=False), {"X-API-Key": creds["ops"]}
 

@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['log', 'key_header', 'probes', 'BATCH_BODY', 'BodyLimit', 'Denied', 'api_settings', 'model_state', 'predictor',
-           'api_key', 'served_model', 'make_limiter', 'retry_after', 'readiness', 'health', 'ready', 'model_router',
-           'batch_rows', 'batch_router']
+           'api_key', 'served_model', 'Recorder', 'recorder', 'make_limiter', 'retry_after', 'readiness', 'health',
+           'ready', 'model_router', 'batch_rows', 'batch_router']
 
 # %% ../../nbs/06e_api_routes.ipynb #fbbc3130
 import logging
@@ -16,10 +16,13 @@ from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 from slowapi import Limiter
 from slowapi.errors import RateLimitExceeded
+from starlette.concurrency import run_in_threadpool
 
 from .predict import ModelBundle, Predictor, batch_errors, occlusions, reasons_from, reply, score_batch
 from .schema import (EXAMPLE, Applicant, BatchPrediction, ModelInfo, Prediction, Ready, _responses,
                                          raw_row, row_errors, rows_from_csv, rows_from_json, too_large, unprocessable)
+from .metrics import Metrics, request_id
+from .predlog import PredictionLog
 from .settings import ApiSettings, match_key
 from .state import ModelState
 
@@ -88,6 +91,20 @@ def served_model(state: ModelState = Depends(model_state)) -> ModelBundle:
     if b is None: raise Denied(503, f"no verified model loaded: {state.problem or 'not loaded yet'}")
     return b
 
+class Recorder:
+    "Where scored rows go once answered: the prediction log (06f) and the prediction counters (06g); either may be None."
+    def __init__(self, plog: PredictionLog | None = None, metrics: Metrics | None = None): self.plog, self.metrics = plog, metrics
+
+    def __call__(self, request: Request, endpoint: str, key_name: str, bundle: ModelBundle, rows: list[dict], replies: list[dict]) -> None:
+        if self.plog is not None: self.plog.add(endpoint, key_name, bundle.version, rows, replies, request_id(request))
+        if self.metrics is not None: self.metrics.predicted(bundle.version, endpoint, [a["credit_score"] for a in replies])
+
+_NOBODY = Recorder()
+
+async def recorder(request: Request) -> Recorder:
+    "The app's Recorder (one that records nothing where the app has none). A coroutine: no thread hop per request."
+    return getattr(request.app.state, "recorder", None) or _NOBODY
+
 # %% ../../nbs/06e_api_routes.ipynb #8c43570a
 def make_limiter(s: ApiSettings) -> Limiter:
     "slowapi limiter keyed by the API key's name; Redis storage when configured (in-memory otherwise)."
@@ -143,13 +160,16 @@ def model_router(limiter: Limiter, s: ApiSettings) -> APIRouter:
     @limiter.limit(s.rate_limit)
     async def predict(request: Request, applicant: Applicant, name: str = Depends(api_key),
                       bundle: ModelBundle = Depends(served_model), scorer: Predictor = Depends(predictor),
+                      record: Recorder = Depends(recorder),
                       reasons: bool = Query(True, description="compute the top reasons (23 rows through the model instead of 1)")):
         "One applicant's raw Kaggle fields -> class, probabilities, model version and the top reasons."
         row = raw_row(applicant)
         if errs := row_errors(row): return unprocessable(errs)
         cols, rows = occlusions(bundle, row) if reasons else ([], [row])
         labels, proba = await scorer.score(bundle, rows)
-        return JSONResponse({**reply(bundle, labels[0], proba[0]), "model_version": bundle.version,
+        answer = reply(bundle, labels[0], proba[0])
+        record(request, "predict", name, bundle, [row], [answer])
+        return JSONResponse({**answer, "model_version": bundle.version,
                              "reasons": reasons_from(row, cols, labels[0], proba, bundle.meta["classes"], s.reasons_top)})
     return r
 
@@ -180,11 +200,13 @@ def batch_router(limiter: Limiter, s: ApiSettings) -> APIRouter:
             responses=_responses(401, 403, 413, 422, 429, 503), openapi_extra={"requestBody": BATCH_BODY})
     @limiter.limit(s.batch_rate_limit)
     async def predict_batch(request: Request, name: str = Depends(api_key), bundle: ModelBundle = Depends(served_model),
-                            scorer: Predictor = Depends(predictor),
+                            scorer: Predictor = Depends(predictor), record: Recorder = Depends(recorder),
                             reasons: bool = Query(False, description="add the top reasons to every row (slower)")):
         "Up to MAX_BATCH_ROWS rows, as a JSON list of applicants or a CSV with the Kaggle header; one prediction per row."
         rows, err = await batch_rows(request, s)
         if err is not None: return err
         if errs := batch_errors(rows): return unprocessable(errs)
-        return JSONResponse(await scorer.run(score_batch, bundle, rows, reasons, s.reasons_top))
+        out = await scorer.run(score_batch, bundle, rows, reasons, s.reasons_top)
+        await run_in_threadpool(record, request, "predict/batch", name, bundle, rows, out["predictions"])   # 1,000 rows: not on the loop
+        return JSONResponse(out)
     return r

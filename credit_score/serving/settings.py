@@ -13,7 +13,7 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from ..core import Settings
 
@@ -35,6 +35,14 @@ class ApiSettings(Settings):
     mlflow_timeout: float = Field(3.0, gt=0)
     reasons_top: int = Field(3, ge=1, le=10)
     model_threads: int = Field(1, ge=1)          # native (OpenMP/BLAS) threads per worker for scoring
+    prediction_log: bool = True                  # every scored row to the prediction log (needs the salt)
+    prediction_log_salt: SecretStr | None = None # HMAC key of the Customer_ID / ID hashes in the log
+    prediction_log_dir: Path = Path(".services/predlog")   # journal + Parquet spool; relative to the project root
+    prediction_log_prefix: str = "predictions"  # bucket prefix of the Parquet files
+    prediction_log_flush_seconds: float = Field(10.0, gt=0)
+    prediction_log_max_bytes: int = Field(512 << 20, ge=1 << 16)
+    prediction_log_max_files: int = Field(10_000, ge=10)
+    metrics_token: SecretStr | None = None       # bearer token of /metrics; none: /metrics answers 404
 
     @field_validator("api_keys")
     @classmethod

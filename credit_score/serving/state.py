@@ -140,6 +140,7 @@ class ModelState:
     def __init__(self, settings: ApiSettings):
         self.settings, self.bundle, self.registry, self.problem, self.refused = settings, None, "unknown", None, set()
         self.s3 = None                           # the S3 client of MODEL_SOURCE=s3, made on first use
+        self.listeners: list = []                # called with each bundle installed (the metrics of 06g)
 
     def bucket(self):
         "The S3 client (MODEL_SOURCE=s3): made once, on first use, so other modes never import boto3."
@@ -150,6 +151,7 @@ class ModelState:
         "Serve `bundle` from now on: one reference assignment."
         self.bundle = bundle
         log.info("serving %s version %s from %s (sha256 %s...)", bundle.meta.get("name"), bundle.version, bundle.source, str(bundle.meta.get("sha256"))[:12])
+        for listener in self.listeners: listener(bundle)
 
     def _load(self, loader, what: str, refuse_key=None) -> None:
         try: bundle = loader()
