@@ -144,7 +144,7 @@ def _raw(port: int, path: str, body: bytes, headers: dict) -> bytes:
 async def _load(port: int, path: str, bodies: list[bytes], headers: dict, concurrency: int, seconds: float, warmup: float):
     "Closed-loop load: `concurrency` connections, each sending the next body as soon as the last reply arrived."
     raws = [_raw(port, path, b, headers) for b in bodies]
-    lat, codes, t_start = [], {}, time.perf_counter()
+    lat, codes, done, t_start = [], {}, [0], time.perf_counter()
     t_measure, t_end = t_start + warmup, t_start + warmup + seconds
 
     async def worker(w: int):
@@ -162,6 +162,7 @@ async def _load(port: int, path: str, bodies: list[bytes], headers: dict, concur
                     writer.close()
                     reader, writer = await asyncio.open_connection("127.0.0.1", port)
                 t1 = time.perf_counter()
+                done[0] += 1
                 if t0 >= t_measure:
                     lat.append(t1 - t0)
                     codes[status] = codes.get(status, 0) + 1
@@ -170,7 +171,7 @@ async def _load(port: int, path: str, bodies: list[bytes], headers: dict, concur
             writer.close()
 
     await asyncio.gather(*(worker(w) for w in range(concurrency)))
-    return {"lat": lat, "codes": codes, "seconds": seconds}
+    return {"lat": lat, "codes": codes, "seconds": seconds, "all": done[0]}
 
 
 def load(port, path, bodies, headers, concurrency, seconds, warmup=1.5) -> dict:
@@ -196,6 +197,10 @@ def summary(runs: list[dict]) -> dict:
         "max_ms": round(lat[-1] * 1000, 2) if n else None,
         "status": dict(sorted(codes.items())),
         "rounds_rps": [round(len(r["lat"]) / r["seconds"], 1) for r in runs],
+        # CPU the server's processes used per request (warm-up included): far less moved by the machine's other load
+        "cpu_ms_per_request": round(1000 * sum(r["cpu_s"] for r in runs) / max(1, sum(r["all"] for r in runs)), 3)
+        if all("cpu_s" in r for r in runs)
+        else None,
     }
 
 
@@ -209,6 +214,21 @@ def rss_mb(pid: int) -> dict:
     p = psutil.Process(pid)
     kids = [k for k in p.children(recursive=True) if "resource_tracker" not in " ".join(k.cmdline())]
     return {"parent": round(p.memory_info().rss / 2**20, 1), "workers": [round(k.memory_info().rss / 2**20, 1) for k in kids]}
+
+
+def cpu_seconds(pid: int) -> float:
+    "User + system CPU seconds of a process and its children so far."
+    import psutil
+
+    p = psutil.Process(pid)
+    total = 0.0
+    for q in [p, *p.children(recursive=True)]:
+        try:
+            t = q.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
 
 
 def start(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
@@ -459,12 +479,17 @@ def start_baselines(
     return answered
 
 
-def take_turns(services: dict, rounds: int, seconds: float, concurrency: int, log) -> dict:
-    "Load each service for `seconds` in all, split over `rounds` in which they take turns (drifts in the machine's load hit all alike)."
-    runs, per_round = {k: [] for k in services}, seconds / rounds
+def take_turns(services: dict, rounds: int, seconds: float, concurrency: int, log, pids: dict | None = None) -> dict:
+    """Load each service for `seconds` in all, split over `rounds` in which they take turns (drifts in the machine's load hit all alike).
+
+    `pids`: service -> its server's process, whose CPU time (children included) is counted during the service's turns."""
+    runs, per_round, pids = {k: [] for k in services}, seconds / rounds, pids or {}
     for i in range(rounds):
         for name in list(services)[i % len(services) :] + list(services)[: i % len(services)]:
+            cpu0 = cpu_seconds(pids[name]) if name in pids else None
             runs[name].append(load(*services[name], concurrency, per_round, warmup=1.5 if i == 0 else 0.5))
+            if cpu0 is not None:
+                runs[name][-1]["cpu_s"] = cpu_seconds(pids[name]) - cpu0
         log("round " + str(i + 1) + ": " + ", ".join(f"{k} {len(v[-1]['lat']) / per_round:.0f} req/s" for k, v in runs.items()))
     return {name: summary(r) for name, r in runs.items()}
 
@@ -653,7 +678,9 @@ def run(args: argparse.Namespace, log) -> dict:
         ports = {"api": port, "api_no_reasons": port, "bentoml": bento[1], "bentoml_batched": bento[1]}
         ports.update({k: v[1] for k, v in base.items()})
         services = {name: service(name, ports[name]) for name in LABELS}
-        results["one_worker"] = take_turns(services, args.rounds, args.seconds, args.concurrency, log)
+        pids = {"api": api.pid, "api_no_reasons": api.pid, "bentoml": bento[0].pid, "bentoml_batched": bento[0].pid}
+        pids.update({k: v[0].pid for k, v in base.items()})
+        results["one_worker"] = take_turns(services, args.rounds, args.seconds, args.concurrency, log, pids)
         results["api_rss_mb"] = rss_mb(api.pid)
         results["mlflow_rss_mb"] = rss_mb(base["mlflow"][0].pid)
         results["bentoml"]["rss_mb"] = rss_mb(bento[0].pid)
@@ -704,7 +731,13 @@ def run(args: argparse.Namespace, log) -> dict:
             raise Missing(f"the champion changed during the run (no longer sha256 {sha[:12]}): run the benchmark again")
         ports2 = {"api": port2, "api_no_reasons": port2, "bentoml_batched": bento[1], **{k: v[1] for k, v in base2.items()}}
         served = {name: service(name, ports2[name]) for name in LABELS if name in ports2}
-        results["two_workers"] = take_turns(served, args.rounds, args.seconds, args.concurrency, log)
+        pids2 = {
+            "api": p.pid,
+            "api_no_reasons": p.pid,
+            "bentoml_batched": bento[0].pid,
+            **{k: v[0].pid for k, v in base2.items()},
+        }
+        results["two_workers"] = take_turns(served, args.rounds, args.seconds, args.concurrency, log, pids2)
         results["api_2_workers_rss_mb"] = rss_mb(p.pid)
         for proc in [p, bento[0], *(b[0] for b in base2.values())]:
             stop(proc)
@@ -772,6 +805,8 @@ def setup_figures(r: dict) -> dict:
     "The single-row figures of one set-up (a take_turns result): throughput ratios against the same run's baselines, p99s."
     rps = lambda k: r[k]["rps"] if k in r else None
     p99 = lambda k: r[k]["p99_ms"] if k in r else None
+    cpu = lambda k: r[k].get("cpu_ms_per_request") if k in r else None
+    rounds = lambda a, b: [ratio(x, y) for x, y in zip(r[a]["rounds_rps"], r[b]["rounds_rps"])] if a in r and b in r else []
     return {
         "no_reasons_vs_bentoml": ratio(rps("api_no_reasons"), rps("bentoml_batched")),
         "reasons_vs_bentoml": ratio(rps("api"), rps("bentoml_batched")),
@@ -786,6 +821,15 @@ def setup_figures(r: dict) -> dict:
         "guarded_constant_vs_constant": ratio(rps("constant_guarded"), rps("constant")),
         "reasons_vs_constant": ratio(rps("api"), rps("constant")),
         "bentoml_batched_vs_plain": ratio(rps("bentoml_batched"), rps("bentoml")),
+        # requests per server CPU-second against the same baselines (CPU is what the machine's other load moves least)
+        "no_reasons_vs_bentoml_cpu": ratio(cpu("bentoml_batched"), cpu("api_no_reasons")),
+        "reasons_vs_bentoml_cpu": ratio(cpu("bentoml_batched"), cpu("api")),
+        "no_reasons_vs_guarded_constant_cpu": ratio(cpu("constant_guarded"), cpu("api_no_reasons")),
+        "per_round": {
+            "no_reasons_vs_bentoml": rounds("api_no_reasons", "bentoml_batched"),
+            "reasons_vs_bentoml": rounds("api", "bentoml_batched"),
+            "no_reasons_vs_guarded_constant": rounds("api_no_reasons", "constant_guarded"),
+        },
     }
 
 
@@ -853,15 +897,15 @@ def targets_md(targets: dict) -> list[str]:
 def service_rows(r: dict, workers: dict) -> list[str]:
     "The table of one set-up: a line per service."
     lines = [
-        "| service | workers | req/s | per round | p50 ms | p99 ms | errors | status codes |",
-        "|---|---|---|---|---|---|---|---|",
+        "| service | workers | req/s | per round | p50 ms | p99 ms | errors | status codes | server CPU ms/request |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, label in LABELS.items():
         if name in r:
             x = r[name]
             lines.append(
                 f"| {label} | {workers.get(name, 1)} | {x['rps']} | {x['rounds_rps']} | {x['p50_ms']} | {x['p99_ms']} "
-                f"| {x.get('errors', 0)} | {x['status']} |"
+                f"| {x.get('errors', 0)} | {x['status']} | {x.get('cpu_ms_per_request')} |"
             )
     return lines
 
@@ -900,6 +944,13 @@ def report_md(r: dict) -> str:
             "",
             *targets_md(r["targets"]),
             "",
+            "The throughput ratios round by round (the spread the machine's other load leaves), 1 worker each / as served:",
+            "",
+            *(
+                f"- {r['targets'][k]['what']}: {f1['per_round'].get(k)} / {f2['per_round'].get(k)}"
+                for k in ("no_reasons_vs_bentoml", "reasons_vs_bentoml", "no_reasons_vs_guarded_constant")
+            ),
+            "",
             "## Single-row prediction, one worker each",
             "",
             *service_rows(r["one_worker"], {}),
@@ -919,6 +970,12 @@ def report_md(r: dict) -> str:
                     ("guarded_constant_vs_constant", "guarded constant ÷ bare constant (the guard's cost)"),
                     ("reasons_vs_constant", "`/predict` with reasons ÷ bare constant"),
                     ("bentoml_batched_vs_plain", "BentoML adaptive batching ÷ plain"),
+                    ("no_reasons_vs_bentoml_cpu", "`/predict?reasons=false` ÷ BentoML adaptive, requests per server CPU-second"),
+                    ("reasons_vs_bentoml_cpu", "`/predict` with reasons ÷ BentoML adaptive, requests per server CPU-second"),
+                    (
+                        "no_reasons_vs_guarded_constant_cpu",
+                        "`/predict?reasons=false` ÷ guarded constant, requests per server CPU-second",
+                    ),
                     ("no_reasons_vs_bentoml_plain", "`/predict?reasons=false` ÷ BentoML plain"),
                     ("reasons_vs_bentoml_plain", "`/predict` with reasons ÷ BentoML plain"),
                     ("p99_no_reasons_ms", "p99 of `/predict?reasons=false`"),

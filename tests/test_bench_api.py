@@ -13,13 +13,16 @@ import bench_api as b  # noqa: E402
 
 def test_summary_counts_throughput_percentiles_and_errors():
     runs = [
-        {"lat": [0.001] * 98 + [0.010, 0.020], "codes": {200: 99, 503: 1}, "seconds": 2.0},
-        {"lat": [0.002] * 100, "codes": {200: 100}, "seconds": 2.0},
+        {"lat": [0.001] * 98 + [0.010, 0.020], "codes": {200: 99, 503: 1}, "seconds": 2.0, "all": 150, "cpu_s": 0.3},
+        {"lat": [0.002] * 100, "codes": {200: 100}, "seconds": 2.0, "all": 150, "cpu_s": 0.3},
     ]
     s = b.summary(runs)
     assert s["requests"] == 200 and s["rps"] == 50.0 and s["rounds_rps"] == [50.0, 50.0]
     assert s["p50_ms"] == 2.0 and s["max_ms"] == 20.0
     assert s["errors"] == 1 and s["status"] == {"200": 199, "503": 1}
+    assert s["cpu_ms_per_request"] == 2.0  # 0.6 CPU s over the 300 requests sent, warm-up included
+    no_cpu = {k: v for k, v in runs[0].items() if k != "cpu_s"}
+    assert b.summary([no_cpu])["cpu_ms_per_request"] is None
 
 
 def test_ratio_is_none_without_both_figures():
@@ -27,15 +30,15 @@ def test_ratio_is_none_without_both_figures():
     assert b.ratio(None, 100) is None and b.ratio(300, 0) is None and b.ratio(300, None) is None
 
 
-def turn(rps: float, p99: float = 10.0) -> dict:
-    return {"rps": rps, "p99_ms": p99}
+def turn(rps: float, p99: float = 10.0, cpu: float | None = None) -> dict:
+    return {"rps": rps, "p99_ms": p99, "rounds_rps": [rps, rps / 2], "cpu_ms_per_request": cpu}
 
 
 def test_setup_figures_divide_by_the_same_runs_baselines():
     one = {
         "api": turn(600, 20),
-        "api_no_reasons": turn(900, 12),
-        "bentoml_batched": turn(300),
+        "api_no_reasons": turn(900, 12, cpu=0.5),
+        "bentoml_batched": turn(300, cpu=2.0),
         "bentoml": turn(250),
         "constant_guarded": turn(1500),
         "constant": turn(5000),
@@ -45,6 +48,8 @@ def test_setup_figures_divide_by_the_same_runs_baselines():
     assert f["no_reasons_vs_bentoml"] == 3.0 and f["reasons_vs_bentoml"] == 2.0
     assert f["no_reasons_vs_guarded_constant"] == 0.6 and f["throughput_vs_mlflow"] == 6.0
     assert f["p99_ms"] == 20 and f["p99_no_reasons_ms"] == 12 and f["bentoml_batched_vs_plain"] == 1.2
+    assert f["per_round"]["no_reasons_vs_bentoml"] == [3.0, 3.0]
+    assert f["no_reasons_vs_bentoml_cpu"] == 4.0 and f["reasons_vs_bentoml_cpu"] is None  # no CPU figure for "api"
     served = b.setup_figures({k: v for k, v in one.items() if k != "bentoml"})  # as served: no plain BentoML
     assert served["bentoml_batched_vs_plain"] is None and served["reasons_vs_bentoml"] == 2.0
 
