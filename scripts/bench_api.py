@@ -725,7 +725,10 @@ def run(args: argparse.Namespace, log) -> dict:
         p = start(uvicorn_cmd("credit_score.api:create_app", port2, workers=2), env, tmp / "api2.log")
         procs.append(p)
         base2 = start_baselines(("mlflow", "constant", "constant_guarded"), 2, model_name, version, env, tmp, procs)
-        wait_ready(f"http://127.0.0.1:{port2}", timeout=120, proc=p)
+        try:
+            wait_ready(f"http://127.0.0.1:{port2}", timeout=120, proc=p)
+        except (RuntimeError, TimeoutError) as e:
+            raise Missing(f"this API with 2 workers did not get ready ({e}); its log: {tmp / 'api2.log'}") from None
         time.sleep(4)  # both API workers have loaded the model
         if httpx.get(f"http://127.0.0.1:{port2}/model", headers=auth).json().get("sha256") != sha:
             raise Missing(f"the champion changed during the run (no longer sha256 {sha[:12]}): run the benchmark again")
@@ -741,6 +744,9 @@ def run(args: argparse.Namespace, log) -> dict:
         results["api_2_workers_rss_mb"] = rss_mb(p.pid)
         for proc in [p, bento[0], *(b[0] for b in base2.values())]:
             stop(proc)
+    except BaseException:
+        redis_hits(s.redis_url, prefix, delete=True)  # a failed run leaves no counters behind (its logs stay in tmp)
+        raise
     finally:
         for p in procs:
             stop(p)
@@ -771,6 +777,7 @@ def run(args: argparse.Namespace, log) -> dict:
     results["figures_two_workers"] = setup_figures(results["two_workers"])
     results["figures_once"] = once
     results["targets"] = judge(results["figures_one_worker"], results["figures_two_workers"], once)
+    shutil.rmtree(tmp, ignore_errors=True)  # the servers' logs and the model copy: kept only when a run fails
     return results
 
 
