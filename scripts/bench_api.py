@@ -502,12 +502,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="bench_api.py",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=f"Run it as: {COMMAND}  (make bench runs it after the other benchmarks). About 6 minutes with the defaults.",
+        epilog=f"Run it as: {COMMAND}  (make bench runs it after the other benchmarks). About 8 minutes with the defaults.",
     )
     ap.add_argument(
-        "--seconds", type=float, default=12, help="measured seconds per service and set-up, split over the rounds (12)"
+        "--seconds", type=float, default=18, help="measured seconds per service and set-up, split over the rounds (18)"
     )
-    ap.add_argument("--rounds", type=int, default=3, help="the services take turns this many times (3)")
+    ap.add_argument(
+        "--rounds", type=int, default=6, help="the services take turns this many times (6: short turns follow the load's drifts)"
+    )
     ap.add_argument("--concurrency", type=int, default=8, help="closed-loop connections per load run (8)")
     ap.add_argument("--batch-rows", type=int, default=1000, help="rows per /predict/batch call (1000)")
     ap.add_argument(
@@ -529,7 +531,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     log = lambda m: print(f"[bench {time.strftime('%H:%M:%S')}] {m}", flush=True)
     try:
-        results = run(args, log)
+        results = run(args, log, sys.argv[1:] if argv is None else argv)
     except Missing as e:
         print(f"bench_api: {e}", file=sys.stderr)
         return 2
@@ -540,7 +542,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run(args: argparse.Namespace, log) -> dict:
+def run(args: argparse.Namespace, log, argv: list[str]) -> dict:
     import httpx
     from threadpoolctl import threadpool_limits
     from api_helpers import free_port, stop, wait_ready
@@ -572,7 +574,7 @@ def run(args: argparse.Namespace, log) -> dict:
     single = [json.dumps(r).encode() for r in rows[:200]]
     auth = {"X-API-Key": key, "Content-Type": "application/json"}
     results = {
-        "command": COMMAND,
+        "command": " ".join([COMMAND, *argv]),
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "model": model_name,
         "model_kind": model_kind,
