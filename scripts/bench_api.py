@@ -524,12 +524,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--max-latency-ms", type=int, default=100, help="BentoML adaptive batching: latency budget before it sheds with 503 (100)"
     )
     ap.add_argument("--stand-in", action="store_true", help="no champion registered: benchmark the contract stand-in instead")
+    ap.add_argument("--render-only", action="store_true", help="measure nothing: rewrite api.md from the last api.json")
     return ap.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     log = lambda m: print(f"[bench {time.strftime('%H:%M:%S')}] {m}", flush=True)
+    if args.render_only:
+        if not (OUT / "api.json").exists():
+            print(f"bench_api: no {(OUT / 'api.json').relative_to(ROOT)} yet: run the benchmark first", file=sys.stderr)
+            return 2
+        (OUT / "api.md").write_text(report_md(json.loads((OUT / "api.json").read_text())))
+        log(f"rewrote {(OUT / 'api.md').relative_to(ROOT)} from api.json")
+        return 0
     try:
         results = run(args, log, sys.argv[1:] if argv is None else argv)
     except Missing as e:
@@ -919,6 +927,21 @@ def service_rows(r: dict, workers: dict) -> list[str]:
     return lines
 
 
+def contention(machine: dict) -> str | None:
+    """A warning when other work competed for the CPUs: the 1-minute load average before the run above half the CPUs.
+
+    (After the run the figure includes the benchmark's own load generator and servers, so it only goes into the text.)"""
+    cpus, before = machine.get("cpus") or 1, machine.get("loadavg_before", [0])[0]
+    if before <= cpus / 2:
+        return None
+    return (
+        f"**Warning: the machine was busy with other work** (1-minute load average {before} before the run, on {cpus} CPUs; "
+        f"{machine.get('loadavg_after', ['?'])[0]} after, the benchmark's own load included): every service got a share of "
+        "the CPUs, absolute figures are low and the ratios swing from round to round (below). Treat these verdicts as "
+        "provisional and run it again on a quiet machine."
+    )
+
+
 def report_md(r: dict) -> str:
     f1, f2, b, lim = r["figures_one_worker"], r["figures_two_workers"], r["bentoml"], r["limiter"]
     shed = sum(r[k].get("bentoml_batched", {}).get("status", {}).get("503", 0) for k in ("one_worker", "two_workers"))
@@ -933,6 +956,7 @@ def report_md(r: dict) -> str:
             "absolute figures move between runs, so the targets are ratios against baselines measured in the same run, "
             "the services taking turns.",
             "",
+            *([warning, ""] if (warning := contention(r["machine"])) else []),
             f"Model: `models:/{r['model']}/{r['model_version']}` ({r['model_kind']}, sha256 `{r['model_sha256'][:16]}…`), "
             f"served by this API, by `mlflow models serve` and by BentoML from the same bytes; rows from `{r['rows_from']}` "
             f"({r['rows_refused_422']} of 200 sampled rows refused with 422). Closed-loop keep-alive clients at concurrency "

@@ -120,3 +120,10 @@ def test_messages_show_no_credentials():
     assert (
         b.shown("http://user:pw@host:5000") == "http://host:5000" and b.shown("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
     )
+
+
+def test_a_busy_machine_is_called_out():
+    quiet = {"cpus": 2, "loadavg_before": [0.39, 0.52, 0.78], "loadavg_after": [2.37, 1.2, 0.99]}  # after: its own load
+    assert b.contention(quiet) is None
+    note = b.contention({"cpus": 2, "loadavg_before": [6.34, 6.9, 6.72], "loadavg_after": [8.57, 8.18, 7.3]})
+    assert "6.34 before the run, on 2 CPUs; 8.57 after" in note and "provisional" in note
