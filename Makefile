@@ -3,7 +3,7 @@ SHELL := /bin/bash
 ENV := scripts/env.sh
 
 .DEFAULT_GOAL := help
-.PHONY: help images containers-up containers-down reliability bench e2e watch lock setup services-up services-down status pipeline serve serve-down stop run test export check-nbs clean-nbs lab
+.PHONY: help images containers-up containers-down reliability bench bench-api e2e watch lock setup services-up services-down status pipeline serve serve-down stop run test export check-nbs clean-nbs lab
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -74,6 +74,9 @@ reliability: services-up ## the full reliability suite: load, fuzzing, faults, s
 bench: services-up ## benchmarks: pipeline stages (offline and 100k rows), model scoring, serving (reports/bench/)
 	$(ENV) python scripts/bench_pipeline.py
 	$(ENV) python scripts/bench_model.py
+	$(ENV) python scripts/bench_api.py
+
+bench-api: services-up ## serving only: this API vs mlflow serve, BentoML (own venv in .cache/bench) and guarded constant
 	$(ENV) python scripts/bench_api.py
 
 lab: ## JupyterLab on the notebooks (loopback only)
