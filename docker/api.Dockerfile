@@ -31,8 +31,8 @@ LABEL org.opencontainers.image.title="credit-score-api" \
       org.opencontainers.image.description="credit_score prediction API (FastAPI + uvicorn)"
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --home-dir /app --no-create-home --shell /usr/sbin/nologin app \
-    && mkdir -p /app/models /var/lib/credit-score/predlog \
-    && chown app:app /app /app/models /var/lib/credit-score/predlog
+    && mkdir -p /app/models /var/lib/credit-score/predlog /tmp/credit-score-metrics \
+    && chown app:app /app /app/models /var/lib/credit-score/predlog /tmp/credit-score-metrics
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
@@ -43,7 +43,8 @@ ENV PATH=/opt/venv/bin:$PATH \
 WORKDIR /app
 # models/ is where the offline fallback (models/model.json + model.pkl) is mounted read-only.
 # The workers' metrics meet in PROMETHEUS_MULTIPROC_DIR (set here, before Python starts, as prometheus_client
-# requires; a fresh container's /tmp is empty, and compose mounts a tmpfs there); the prediction log's
+# requires; owned by the app user, in the container's own layer: a tmpfs there came back root-owned after
+# `podman restart`, and the API could not start); the prediction log's
 # journal and spool live in PREDICTION_LOG_DIR, a volume in compose, so a crash or an S3 outage loses nothing.
 USER 10001:10001
 EXPOSE 8000
