@@ -177,8 +177,42 @@ def warm_worker() -> int:
     return os.getpid()
 
 
+AREAS = {  # cProfile entries (file, function) whose cumulative time names a part of a fold
+    "HistGradientBoosting fits": ("gradient_boosting.py", "fit"),
+    "of which weighted binning (_find_binning_thresholds)": ("binning.py", "_find_binning_thresholds"),
+    "tree predictions (TreePredictor.predict)": ("predictor.py", "predict"),
+    "feature step (RawFeatures.transform: raw text to features)": ("preprocess.py", "transform"),
+}
+
+
+class PeakChildren:
+    "Peak resident memory (MB) of this process's children together, sampled while the block runs (the joblib workers)."
+
+    def __enter__(self):
+        self.peak, self._done = 0, threading.Event()
+        me = psutil.Process()
+
+        def sample():
+            while not self._done.wait(SAMPLE_SECONDS):
+                self.peak = max(self.peak, tree_rss(me) - me.memory_info().rss)
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()
+        self._thread.join()
+        self.mb = round(self.peak / 2**20, 1)
+
+
+def threads(spec: dict) -> int:
+    "How many threads a candidate's estimator uses under the stage's one-thread BLAS/OpenMP limit (its n_jobs)."
+    return max(1, int((spec.get("params") or {}).get("n_jobs") or 1))
+
+
 def profile_train(train_parquet: Path, log=print) -> dict:
-    "Where the train stage's time goes, on its own input: one fold of every candidate, cProfile of the slowest, 2 folds at once."
+    "Where the train stage's time goes, on its own input: one fold of every candidate, cProfile of one, 2 folds at once."
     from joblib import Parallel, delayed
     from threadpoolctl import threadpool_limits
 
@@ -191,9 +225,10 @@ def profile_train(train_parquet: Path, log=print) -> dict:
     params = load_params(ROOT / "params.yaml")
     folds = grouped_folds(y, groups, params["cv_folds"], params["seed"])
     (tr, va), (tr1, va1) = folds[0], folds[1]
-    checks = params.get("monotone_checks", {})
+    checks, cands = params.get("monotone_checks", {}), params["candidates"]
     out = {"rows": len(df), "customers": int(groups.nunique()), "fold_rows": {"train": len(tr), "validation": len(va)},
-           "predicts_per_fold": 1 + sum(1 + len(d) for d in checks.values()), "load_before": round(os.getloadavg()[0], 2)}  # fmt: skip
+           "predicts_per_fold": 1 + sum(1 + len(d) for d in checks.values()), "load_before": round(os.getloadavg()[0], 2),
+           "threads": {n: threads(s) for n, s in cands.items()}}  # fmt: skip
     with threadpool_limits(limits=1):
         t0 = time.perf_counter()
         build_features().transform(X.iloc[tr])
@@ -202,34 +237,43 @@ def profile_train(train_parquet: Path, log=print) -> dict:
         build_features().transform(X.iloc[va])
         out["feature_step_validation_rows"] = round(time.perf_counter() - t0, 2)
     out["fold0"] = {}
-    for name, spec in params["candidates"].items():
+    for name, spec in cands.items():
         log(f"  profile: fold 0 of {name} ...", end="", flush=True)
         out["fold0"][name] = fold_parts(spec, params, X, y, tr, va)
-        log(f" {out['fold0'][name]['total']} s")
-    slowest = max(out["fold0"], key=lambda n: out["fold0"][n]["total"])
-    log(f"  profile: cProfile of fold 0 of {slowest} ...", flush=True)
+        log(f" {out['fold0'][name]['total']} s, {out['fold0'][name]['cpu']} CPU s")
+    # cProfile sees only the calling thread: profile the single-threaded candidate with the most CPU time.
+    one = [n for n in cands if threads(cands[n]) == 1] or list(cands)
+    pick = max(one, key=lambda n: out["fold0"][n]["cpu"])
+    log(f"  profile: cProfile of fold 0 of {pick} ...", flush=True)
     prof = cProfile.Profile()
-    prof.runcall(fold_parts, params["candidates"][slowest], params, X, y, tr, va)
-    stats = pstats.Stats(prof)
-    top = sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[:15]  # by own (total) time
-    out["cprofile"] = {"candidate": slowest, "top_by_own_time": [
-        {"function": f"{Path(f).name}:{line}({fn})", "calls": nc, "own_s": round(tt, 2), "cumulative_s": round(ct, 2)}
-        for (f, line, fn), (cc, nc, tt, ct, _) in top]}  # fmt: skip
+    t0 = time.perf_counter()
+    prof.runcall(fold_parts, cands[pick], params, X, y, tr, va)
+    profiled = time.perf_counter() - t0
+    stats = pstats.Stats(prof).stats
+    top = sorted(stats.items(), key=lambda kv: -kv[1][2])[:15]  # by own (total) time
+    cumulative = lambda file, fn: round(
+        sum(ct for (f, _, n), (_, _, _, ct, _) in stats.items() if f.endswith(file) and n == fn), 2
+    )
+    out["cprofile"] = {"candidate": pick, "seconds": round(profiled, 2),
+                       "areas": {label: cumulative(*where) for label, where in AREAS.items()},
+                       "top_by_own_time": [{"function": f"{Path(f).name}:{line}({fn})", "calls": nc, "own_s": round(tt, 2),
+                                            "cumulative_s": round(ct, 2)} for (f, line, fn), (cc, nc, tt, ct, _) in top]}  # fmt: skip
     # Two folds at a time: what the 2 cores give when folds (not threads) run in parallel; same code, same folds.
     log("  profile: folds 0 and 1 of every candidate, one after the other, then side by side ...", flush=True)
-    seq, par = {}, {}
+    seq, par, mem = {}, {}, {}
     pool = Parallel(n_jobs=2)
     pool(delayed(warm_worker)() for _ in range(4))  # start both workers and import the package there: not timed
-    for name, spec in params["candidates"].items():
+    for name, spec in cands.items():
         t0 = time.perf_counter()
         fold_parts(spec, params, X, y, tr, va)
         fold_parts(spec, params, X, y, tr1, va1)
         seq[name] = round(time.perf_counter() - t0, 2)
         t0 = time.perf_counter()
-        pool(delayed(fold_parts)(spec, params, X, y, a, b) for a, b in ((tr, va), (tr1, va1)))
-        par[name] = round(time.perf_counter() - t0, 2)
-        log(f"    {name}: {seq[name]} s one after the other, {par[name]} s side by side")
-    out["two_folds"] = {"sequential": seq, "parallel": par, "load_after": round(os.getloadavg()[0], 2)}
+        with PeakChildren() as workers:
+            pool(delayed(fold_parts)(spec, params, X, y, a, b) for a, b in ((tr, va), (tr1, va1)))
+        par[name], mem[name] = round(time.perf_counter() - t0, 2), workers.mb
+        log(f"    {name}: {seq[name]} s one after the other, {par[name]} s side by side (workers {mem[name]} MB)")
+    out["two_folds"] = {"sequential": seq, "parallel": par, "workers_mb": mem, "load_after": round(os.getloadavg()[0], 2)}
     return out
 
 
@@ -323,22 +367,33 @@ def drop_bucket(name: str) -> None:
 
 
 def verdict(figures: dict) -> dict | None:
-    "The issue's targets against the Kaggle-shaped figures, measured and estimated at Kaggle's 100,000 rows."
+    "The issue's targets against the Kaggle-shaped figures: measured, estimated at 100,000 rows, and for an idle machine."
     d = figures["datasets"].get("kaggle-shaped")
     if d is None or not d["complete"]:
         return None
     est = estimate(d, KAGGLE_ROWS / d["rows"])
-    other = sum(s["seconds"] for n, s in est["stages"].items() if n != "train")
     v = {"target_seconds": TARGET_SECONDS, "target_mb": round(TARGET_MB, 1), "measured_rows": d["rows"],
          "measured_seconds": d["total_seconds"], "measured_tree_mb": d["tree_mb"], "estimate_100k": est,
-         "time_met": est["total_seconds"] <= TARGET_SECONDS and d["total_seconds"] <= TARGET_SECONDS,
          "memory_met": max(est["tree_mb"], d["tree_mb"]) <= TARGET_MB,
-         "train_budget_seconds": round(TARGET_SECONDS - other, 1)}  # fmt: skip
-    v["train_speedup_needed"] = round(est["stages"]["train"]["seconds"] / max(v["train_budget_seconds"], 1e-9), 2)
+         "time_status": "met" if max(est["total_seconds"], d["total_seconds"]) <= TARGET_SECONDS else "missed"}  # fmt: skip
     prof = figures.get("profile")
     if prof:
-        seq, par = prof["two_folds"]["sequential"], prof["two_folds"]["parallel"]
-        v["two_folds_speedup"] = round(sum(seq.values()) / sum(par.values()), 2)
+        # CPU accounting for an idle 2-core machine: a stage's wall time ~ its CPU time, except work spread over threads.
+        folds, th, k = figures["cv_folds"], prof["threads"], est["total_cpu_seconds"] / d["total_cpu_seconds"]
+        cv = {n: p["cpu"] * folds for n, p in prof["fold0"].items()}
+        train_cpu = d["stages"]["train"]["cpu_seconds"]
+        rest, other = max(0.0, train_cpu - sum(cv.values())), d["total_cpu_seconds"] - train_cpu
+        train_now = rest + sum(c / th[n] for n, c in cv.items())
+        train_two = rest + sum(c / max(2, th[n]) for n, c in cv.items())  # two folds at a time: both cores busy throughout CV
+        v["idle"] = {"cv_cpu_seconds": {n: round(c, 1) for n, c in cv.items()}, "train_rest_cpu_seconds": round(rest, 1),
+                     "other_stages_seconds": round(other, 1), "train_seconds": round(train_now, 1),
+                     "total_seconds": round(other + train_now, 1), "scale_100k": round(k, 3),
+                     "total_100k": round((other + train_now) * k, 1), "train_100k": round(train_now * k, 1),
+                     "train_budget_100k": round(TARGET_SECONDS - other * k, 1),
+                     "two_folds_total_100k": round((other + train_two) * k, 1), "two_folds_train_100k": round(train_two * k, 1),
+                     "two_folds_memory_mb_100k": round(est["stages"]["train"]["tree_mb"] + max(prof["two_folds"]["workers_mb"].values()) * k, 1)}  # fmt: skip
+        if v["time_status"] == "missed" and v["idle"]["total_100k"] <= TARGET_SECONDS:
+            v["time_status"] = "missed here; met on an idle machine by CPU accounting"
     return v
 
 
@@ -418,76 +473,100 @@ def report_md(figures: dict) -> str:
     lines += _md_table(header, rows)
 
     v, d = figures.get("verdict"), D.get("kaggle-shaped")
+    prof = figures.get("profile")
     if v:
-        est = v["estimate_100k"]
-        ok = lambda b: "**met**" if b else "**missed**"
+        est, idle = v["estimate_100k"], v.get("idle")
+        load = d["stages"]["ingest"]["load_before"]
         lines += ["", "## The targets of issue 14", "",
                   f"A full `dvc repro` of a Kaggle-sized dataset (100,000 rows) in at most {TARGET_SECONDS} s on 2 cores, and a peak "
                   f"of at most 1.5 GB ({v['target_mb']:,} MiB). The Kaggle-shaped set has {d['rows']:,} rows (all its labelled "
-                  f"customers); the 100,000-row figure is a linear estimate: each stage's time and memory above its baseline, "
+                  f"customers). *At 100,000 rows*: a linear estimate, each stage's time, CPU time and memory above its baseline "
                   f"times {est['factor']}.", "",
-                  f"- Time: {ok(v['time_met'])}. Measured {d['total_seconds']} s for {d['rows']:,} rows "
-                  f"({d['total_seconds'] / TARGET_SECONDS:.2f}x the target); estimated {est['total_seconds']} s for 100,000 rows "
-                  f"({est['total_seconds'] / TARGET_SECONDS:.2f}x). The stages' own CPU time, which the other load on this shared "
-                  f"machine (load average {d['stages']['ingest']['load_before']} when the set started) barely changes: "
-                  f"{d['total_cpu_seconds']} s measured, {est['total_cpu_seconds']} s estimated for 100,000 rows "
-                  f"({est['total_cpu_seconds'] / TARGET_SECONDS:.2f}x the target): the target is "
-                  f"{'missed even on an idle machine' if est['total_cpu_seconds'] > TARGET_SECONDS else 'within reach on an idle machine'}.",
-                  f"- Memory: {ok(v['memory_met'])}. Measured peak {d['tree_mb']} MiB for a stage's whole process tree "
-                  f"({d['peak_mb']} MiB its largest process); estimated {est['tree_mb']} MiB at 100,000 rows.", ""]  # fmt: skip
+                  f"- **Time: {v['time_status']}.** Measured {d['total_seconds']} s wall for {d['rows']:,} rows "
+                  f"({d['total_seconds'] / TARGET_SECONDS:.2f}x the target), {est['total_seconds']} s at 100,000 rows, with the "
+                  f"two cores shared with other sessions (load average {load} when the set started)."]  # fmt: skip
+        if idle:
+            lines += [f"  On an idle machine, by CPU accounting (each stage's own CPU seconds; random_forest's two threads "
+                      f"counted as half its CV time): {idle['total_seconds']} s for {d['rows']:,} rows, **{idle['total_100k']} s** "
+                      f"at 100,000 rows ({idle['total_100k'] / TARGET_SECONDS:.2f}x the target). This leaves out waiting on disk, "
+                      "MLflow and S3, and CPU time is itself somewhat inflated by the contention: an estimate, not a measurement."]  # fmt: skip
+        lines += [f"- **Memory: {'met' if v['memory_met'] else 'missed'}.** Peak {d['tree_mb']} MiB for a stage's whole process "
+                  f"tree ({d['peak_mb']} MiB its largest process, the train kernel), {est['tree_mb']} MiB at 100,000 rows.", ""]  # fmt: skip
     if d and "train" in d["stages"] and "train_candidates_cv_seconds" in d:
-        train, cands, base = (
-            d["stages"]["train"]["seconds"],
-            d["train_candidates_cv_seconds"],
-            ref.get("train_candidates_cv_seconds", {}),
-        )
-        slowest = max(d["stages"], key=lambda n: d["stages"][n]["seconds"])
+        st, cands, base = d["stages"], d["train_candidates_cv_seconds"], ref.get("train_candidates_cv_seconds", {})
+        train, top = st["train"], max(d["stages"], key=lambda n: d["stages"][n]["cpu_seconds"])
         lines += ["", "## Which stage dominates, and why", "",
-                  f"**{slowest}**: {d['stages'][slowest]['seconds']} s of {d['total_seconds']} s "
-                  f"({100 * d['stages'][slowest]['seconds'] / d['total_seconds']:.0f} %) on the Kaggle-shaped set. "
-                  f"train runs grouped {figures['cv_folds']}-fold CV of {len(cands)} candidates, one fold after the other, then "
-                  "refits the winner on all training rows and logs it. Each candidate's CV time, from its MLflow run (`cv_seconds`):", ""]  # fmt: skip
-        rows = [[n, t, f"{100 * t / train:.0f} %", base.get(n, "-")] for n, t in sorted(cands.items(), key=lambda kv: -kv[1])]
-        rest = round(train - sum(cands.values()), 1)
-        rows.append(["the rest: kernel start, data, refit of the winner, model logging", rest, f"{100 * rest / train:.0f} %",
+                  f"**{top}**: {st[top]['seconds']} s of {d['total_seconds']} s wall ({100 * st[top]['seconds'] / d['total_seconds']:.0f} %), "
+                  f"{st[top]['cpu_seconds']} of {d['total_cpu_seconds']} CPU s ({100 * st[top]['cpu_seconds'] / d['total_cpu_seconds']:.0f} %). "
+                  f"train runs grouped {figures['cv_folds']}-fold CV of {len(cands)} candidates, one fold after the other on one "
+                  f"thread (random_forest on {prof['threads'].get('random_forest', 1) if prof else 'its n_jobs'}), then refits the "
+                  "winner on all training rows and logs it to MLflow. Each candidate's CV time, wall from its MLflow run "
+                  "(`cv_seconds`), CPU from the profiled fold below times the folds:", ""]  # fmt: skip
+        cpu = (v or {}).get("idle", {}).get("cv_cpu_seconds", {})
+        rows = [
+            [n, t, f"{100 * t / train['seconds']:.0f} %", cpu.get(n, "-"), base.get(n, "-")]
+            for n, t in sorted(cands.items(), key=lambda kv: -kv[1])
+        ]
+        rest = round(train["seconds"] - sum(cands.values()), 1)
+        rows.append(["the rest: kernel start, reading data, refit of the winner, logging the model", rest, f"{100 * rest / train['seconds']:.0f} %",
+                     (v or {}).get("idle", {}).get("train_rest_cpu_seconds", "-"),
                      round(ref["stages"]["train"]["seconds"] - sum(base.values()), 1) if base else "-"])  # fmt: skip
-        lines += _md_table(["part of train", "Kaggle-shaped s", "share of train", f"{sets[0]} s"], rows)
-    prof = figures.get("profile")
+        lines += _md_table(
+            ["part of train", "Kaggle-shaped wall s", "share of train wall", "Kaggle-shaped CPU s", f"{sets[0]} wall s"], rows
+        )
     if prof:
         lines += ["", f"One grouped fold ({prof['fold_rows']['train']:,} training rows, {prof['fold_rows']['validation']:,} validation "
-                  "rows) of each candidate, timed outside the pipeline on the train stage's own input, run as the stage runs it "
+                  "rows) of each candidate, timed outside the pipeline on the train stage's own input and run as the stage runs it "
                   f"(one BLAS/OpenMP thread). A fold is one fit and {prof['predicts_per_fold']} predictions of the validation rows: "
                   "one scored, the others the monotone checks (each column of params.yaml's `monotone_checks` at its base value and "
                   "at each step). The feature step (raw text to features) runs inside every fit and every prediction: "
                   f"{prof['feature_step_train_rows']} s on the training rows, {prof['feature_step_validation_rows']} s on the "
                   "validation rows.", ""]  # fmt: skip
-        rows = [[n, p["fit"], p["predict"], p["monotone_checks"], p["total"], p["cpu"], round(p["total"] * figures["cv_folds"], 1)]
-                for n, p in sorted(prof["fold0"].items(), key=lambda kv: -kv[1]["total"])]  # fmt: skip
-        lines += _md_table(
-            ["candidate", "fit s", "predict s", "monotone checks s", "fold s", "fold CPU s", f"x {figures['cv_folds']} folds s"],
-            rows,
-        )
+        rows = [[n, p["fit"], p["predict"], p["monotone_checks"], p["total"], p["cpu"], round(p["cpu"] * figures["cv_folds"], 1)]
+                for n, p in sorted(prof["fold0"].items(), key=lambda kv: -kv[1]["cpu"])]  # fmt: skip
+        lines += _md_table(["candidate", "fit s", "predict s", "monotone checks s", "fold wall s", "fold CPU s",
+                            f"CPU s x {figures['cv_folds']} folds"], rows)  # fmt: skip
         cp = prof["cprofile"]
-        lines += ["", f"cProfile of that fold of **{cp['candidate']}** (the slowest), the functions with the most own time:", ""]
+        lines += ["", f"cProfile of that fold of **{cp['candidate']}** (the single-threaded candidate with the most CPU time; "
+                  f"{cp['seconds']} s under the profiler), by part:", ""]  # fmt: skip
+        lines += _md_table(["part", "cumulative s"], [[k, a] for k, a in cp["areas"].items()])
+        lines += ["", "and the functions with the most own time:", ""]
         lines += _md_table(["function", "calls", "own s", "cumulative s"],
                            [[f"`{f['function']}`", f["calls"], f["own_s"], f["cumulative_s"]] for f in cp["top_by_own_time"][:10]])  # fmt: skip
+        binning = cp["areas"].get("of which weighted binning (_find_binning_thresholds)", 0)
+        fits = cp["areas"].get("HistGradientBoosting fits", 0)
+        if binning and fits:
+            lines += ["", f"Binning the features is {binning} s of the {fits} s of HistGradientBoosting fitting in that fold "
+                      f"({100 * binning / fits:.0f} %). `class_weight: balanced` gives the fits sample weights, and scikit-learn "
+                      "1.9.1 (the pinned version and the newest release) then finds each feature's 255 bin edges with one "
+                      "weighted-percentile call per edge, each sorting the column again (`_weighted_percentile`, `argsort`, "
+                      "`cumsum`, `take_along_axis` above). scikit-learn's PR #34248 (merged upstream, not yet released) replaces "
+                      "that loop."]  # fmt: skip
         tf = prof["two_folds"]
-        lines += ["", "Folds 0 and 1 of each candidate, one after the other (as the stage runs them) and side by side (two "
-                  "joblib worker processes, one per core, each still one thread):", ""]  # fmt: skip
-        lines += _md_table(["candidate", "one after the other s", "side by side s", "speedup"],
-                           [[n, tf["sequential"][n], tf["parallel"][n], f"{tf['sequential'][n] / tf['parallel'][n]:.2f}"] for n in tf["sequential"]])  # fmt: skip
-    if v:
-        est = v["estimate_100k"]
+        lines += ["", f"Folds 0 and 1 of each candidate, one after the other (as the stage runs them) and side by side (two joblib "
+                  f"worker processes, each still one thread; load average {prof['load_before']} before the profile, "
+                  f"{tf['load_after']} after):", ""]  # fmt: skip
+        lines += _md_table(["candidate", "one after the other s", "side by side s", "speedup", "workers' peak MB"],
+                           [[n, tf["sequential"][n], tf["parallel"][n], f"{tf['sequential'][n] / tf['parallel'][n]:.2f}",
+                             tf["workers_mb"][n]] for n in tf["sequential"]])  # fmt: skip
+    if v and v.get("idle"):
+        i = v["idle"]
+        speedup = sum(prof["two_folds"]["sequential"].values()) / sum(prof["two_folds"]["parallel"].values())
+        need = i["train_100k"] / max(i["train_budget_100k"], 1e-9)
         lines += ["", "## What meeting the time target would take", "",
-                  f"At 100,000 rows the stages other than train are estimated at {round(TARGET_SECONDS - v['train_budget_seconds'], 1)} s. "
-                  f"That leaves train {v['train_budget_seconds']} s of the {TARGET_SECONDS} s, against an estimated "
-                  f"{est['stages']['train']['seconds']} s: train would have to be {v['train_speedup_needed']}x faster"
-                  + (" (model and params unchanged)." if v["train_budget_seconds"] > 0 else "; the other stages alone already exceed the budget.")]  # fmt: skip
-        if "two_folds_speedup" in v:
-            sp = v["two_folds_speedup"]
-            lines += ["", f"Running the folds two at a time gave {sp}x over all candidates here. That alone would bring train to "
-                      f"about {round(est['stages']['train']['seconds'] / sp, 1)} s and the whole run to about "
-                      f"{round(est['total_seconds'] - est['stages']['train']['seconds'] * (1 - 1 / sp), 1)} s at 100,000 rows."]  # fmt: skip
+                  f"On an idle machine at 100,000 rows (CPU accounting, as above), the stages other than train take about "
+                  f"{round(i['other_stages_seconds'] * i['scale_100k'], 1)} s, which leaves train {i['train_budget_100k']} s of the "
+                  f"{TARGET_SECONDS} s. Train needs about {i['train_100k']} s: "
+                  + (f"it would have to be {need:.2f}x faster, with the model and params.yaml unchanged." if need > 1 else "it fits.")
+                  + "", "",
+                  f"- Running the folds two at a time (both cores busy through CV; random_forest already uses both) would bring "
+                  f"train to about {i['two_folds_train_100k']} s and the whole run to about **{i['two_folds_total_100k']} s** "
+                  f"({'within' if i['two_folds_total_100k'] <= TARGET_SECONDS else 'still over'} the target), at a train peak of "
+                  f"up to {i['two_folds_memory_mb_100k']} MiB (an upper bound: the kernel's peak plus both workers' measured peak, at 100,000 rows; "
+                  f"target {v['target_mb']:,} MiB). On this shared machine the side-by-side folds ran {speedup:.2f}x as fast as "
+                  "one after the other" + (": the other sessions left no idle core to gain." if speedup < 1.5 else "."),
+                  "- The candidates' CV shares of train's CPU time (table above) say what each costs; dropping or shrinking one "
+                  "would change the model search, which this benchmark leaves alone."]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
