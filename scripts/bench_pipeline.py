@@ -88,15 +88,33 @@ def set_param(cmd: list[str], name: str, value: str) -> list[str]:
     return cmd[: i[0] + 2] + [value] + cmd[i[0] + 3 :]
 
 
-def tree_rss(proc: psutil.Process) -> int:
-    "Resident bytes of `proc` and all its descendants now."
-    total = 0
+def label(cmdline: list[str]) -> str:
+    "A short name for one of a stage's processes."
+    text = " ".join(cmdline)
+    if "ipykernel_launcher" in text:
+        return "notebook kernel"
+    if "credit-score stage" in text or (len(cmdline) > 2 and cmdline[1].endswith("credit-score") and cmdline[2] == "stage"):
+        return "stage runner (papermill)"
+    if "RUSAGE_CHILDREN" in text:
+        return "rusage wrapper"
+    return " ".join(Path(a).name for a in cmdline[:3])[:60]
+
+
+def tree_memory(proc: psutil.Process) -> dict[str, int]:
+    "Bytes of memory of `proc` and each of its descendants now: PSS (shared pages split between their users), else RSS."
+    out = {}
     for p in [proc, *proc.children(recursive=True)]:
         try:
-            total += p.memory_info().rss
+            info = p.memory_full_info()
+            out[f"{p.pid} {label(p.cmdline()) or p.name()}"] = getattr(info, "pss", info.rss)
         except psutil.Error:
             pass
-    return total
+    return out
+
+
+def tree_rss(proc: psutil.Process) -> int:
+    "Bytes of memory of `proc` and all its descendants now (see `tree_memory`)."
+    return sum(tree_memory(proc).values())
 
 
 def measure(cmd: list[str], env: dict) -> dict:
@@ -105,13 +123,15 @@ def measure(cmd: list[str], env: dict) -> dict:
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", RUSAGE_WRAPPER, *cmd], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
-    peak, done = [0], threading.Event()
+    peak, at_peak, done = [0], {}, threading.Event()
 
     def sample():
         try:
             root = psutil.Process(proc.pid)
             while not done.wait(SAMPLE_SECONDS):
-                peak[0] = max(peak[0], tree_rss(root))
+                now = tree_memory(root)
+                if sum(now.values()) > peak[0]:
+                    peak[0], at_peak["processes"] = sum(now.values()), {k: round(v / 2**20, 1) for k, v in now.items()}
         except psutil.Error:
             pass
 
@@ -126,7 +146,7 @@ def measure(cmd: list[str], env: dict) -> dict:
         raise RuntimeError(f"{' '.join(cmd[:3])}: no memory figure; its output ends: {stderr.strip()[-500:]}")
     kb = int(found[1])
     return {"seconds": round(seconds, 2), "cpu_seconds": round(float(found[2]), 2), "peak_mb": round(kb / 1024, 1), "tree_mb": round(max(peak[0] / 2**20, kb / 1024), 1),
-            "load_before": round(load, 2),
+            "load_before": round(load, 2), "tree_at_peak": at_peak.get("processes", {}),
             **({"error": [l for l in stderr.strip().splitlines() if not l.startswith("MAXRSS")][-2:]} if proc.returncode else {})}  # fmt: skip
 
 
@@ -433,7 +453,7 @@ def report_md(figures: dict) -> str:
             lines.append(f"  **Incomplete**: {'; '.join(failed) or 'stopped early'}.")
     lines += ["", "## Time per stage (seconds)", "",
               "*s*: wall seconds; *x baseline*: against the empty notebook run just before the dataset; *CPU s*: user + system "
-              "seconds of the stage's processes, which other processes on the machine hardly change. Most of the pipeline runs on "
+              "seconds of the stage's processes, which the other load on the machine changes far less than wall time. Most of the pipeline runs on "
               "one thread (train's CV is limited to one, random_forest excepted), so on an idle machine a stage's wall time comes "
               "close to its CPU time.", ""]  # fmt: skip
     header = (
@@ -454,7 +474,9 @@ def report_md(figures: dict) -> str:
     lines += _md_table(header, rows)
     lines += ["", "## Peak memory per stage (MB = MiB)", "",
               "*largest process*: the peak resident memory of the stage's largest process (the notebook kernel), exact; "
-              "*tree*: the peak of the stage's whole process tree (runner, papermill and kernel), sampled every 0.2 s.", ""]  # fmt: skip
+              "*tree*: the peak of the stage's whole process tree (runner, papermill and kernel; proportional set size, so "
+              "shared pages count once), sampled every 0.2 s, or the largest process's peak when that is higher. pipeline.json "
+              "lists the processes at each tree peak.", ""]  # fmt: skip
     header = (
         ["stage"]
         + [x for s in sets for x in (f"{s} largest process", f"{s} tree")]
