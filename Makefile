@@ -71,7 +71,7 @@ containers-down: ## stop the compose stack (volumes kept; scripts/containers.sh 
 reliability: services-up ## the full reliability suite: load, fuzzing, faults, security (reports/reliability.md)
 	$(ENV) python scripts/reliability.py
 
-bench: services-up ## benchmarks: pipeline stages (offline and 100k rows), model scoring, serving (reports/bench/)
+bench: services-up ## benchmarks: pipeline stages (offline and Kaggle-shaped, 10,000 customers x 8 months), model scoring, serving (reports/bench/)
 	$(ENV) python scripts/bench_pipeline.py
 	$(ENV) python scripts/bench_model.py
 	$(ENV) python scripts/bench_api.py
