@@ -91,12 +91,12 @@ def set_param(cmd: list[str], name: str, value: str) -> list[str]:
 def label(cmdline: list[str]) -> str:
     "A short name for one of a stage's processes."
     text = " ".join(cmdline)
+    if "RUSAGE_CHILDREN" in text:  # first: its arguments are the stage's command
+        return "rusage wrapper"
     if "ipykernel_launcher" in text:
         return "notebook kernel"
     if "credit-score stage" in text or (len(cmdline) > 2 and cmdline[1].endswith("credit-score") and cmdline[2] == "stage"):
         return "stage runner (papermill)"
-    if "RUSAGE_CHILDREN" in text:
-        return "rusage wrapper"
     return " ".join(Path(a).name for a in cmdline[:3])[:60]
 
 
@@ -564,6 +564,11 @@ def report_md(figures: dict) -> str:
                       "weighted-percentile call per edge, each sorting the column again (`_weighted_percentile`, `argsort`, "
                       "`cumsum`, `take_along_axis` above). scikit-learn's PR #34248 (merged upstream, not yet released) replaces "
                       "that loop."]  # fmt: skip
+        feats = cp["areas"].get("feature step (RawFeatures.transform: raw text to features)", 0)
+        if feats:
+            lines += ["", f"The feature step is {feats} s of the {cp['seconds']} s profiled fold ({100 * feats / cp['seconds']:.0f} %): "
+                      "the raw-text cleaning is part of the model pipeline, so every fit and each of the fold's "
+                      f"{prof['predicts_per_fold']} predictions cleans the raw rows again."]  # fmt: skip
         tf = prof["two_folds"]
         lines += ["", f"Folds 0 and 1 of each candidate, one after the other (as the stage runs them) and side by side (two joblib "
                   f"worker processes, each still one thread; load average {prof['load_before']} before the profile, "
