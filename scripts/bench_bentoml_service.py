@@ -26,7 +26,7 @@ MAX_LATENCY_MS = int(os.environ.get("BENCH_MAX_LATENCY_MS", "100"))
 
 
 def score(model, rows: list[dict]) -> tuple:
-    "Classes and probabilities of raw rows, featurising once: the fast path of credit_score.api.score, no frame."
+    "Classes and probabilities of raw rows, featurising once: the fast path of credit_score.serving.predict.score, no frame."
     *steps, (_, last) = model.steps
     X = {c: tuple(r.get(c, "") for r in rows) for c in FEATURE_COLUMNS} if isinstance(steps[0][1], RawFeatures) else None
     if X is None:
@@ -36,9 +36,10 @@ def score(model, rows: list[dict]) -> tuple:
     for _, step in steps:
         if step not in (None, "passthrough"):
             X = step.transform(X)
-    proba = last.predict_proba(X)
-    decide = getattr(last, "labels_from_proba", None)
-    return (decide(proba) if decide else last.predict(X)), proba
+    both = getattr(last, "predict_with_proba", None)  # as credit_score.serving.predict.score: one pass, calibrated or not
+    if both:
+        return both(X)
+    return last.predict(X), last.predict_proba(X)
 
 
 @bentoml.service(

@@ -26,7 +26,6 @@ Write it outside the repository (it is data: never commit it), then, e.g.:
 """
 
 import argparse
-import hashlib
 import json
 import shutil
 import subprocess
@@ -35,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from credit_score.core import sha256_file
 
 ROOT = Path(__file__).resolve().parents[1]
 OFFLINE = ROOT / "../shared/data/credit-score-classification"
@@ -125,10 +126,6 @@ def build(train: pd.DataFrame, test: pd.DataFrame, customers: int | None = None,
     return rows, info
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def refuse_tracked(out: Path) -> None:
     "Refuse a folder inside this repository that git would not ignore: the set is data, never committed."
     try:
@@ -163,8 +160,8 @@ def write(source: Path, out: Path, customers: int | None = None, seed: int = 0, 
     )
     out.mkdir(parents=True, exist_ok=True)
     rows.to_csv(out / "train.csv", index=False, lineterminator="\n")
-    info["source"] = {n: sha256(source / n) for n in ("train.csv", "test.csv")}
-    info["files"] = {"train.csv": sha256(out / "train.csv")}
+    info["source"] = {n: sha256_file(source / n) for n in ("train.csv", "test.csv")}
+    info["files"] = {"train.csv": sha256_file(out / "train.csv")}
     if with_test:
         shutil.copyfile(source / "test.csv", out / "test.csv")
         info["files"]["test.csv"] = info["source"]["test.csv"]
