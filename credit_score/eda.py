@@ -117,11 +117,15 @@ def _clean_values(s: pd.Series, column: str) -> pd.Series:
     keep = (dirty_kind(s) == "") & ~absurd_mask(s, column)
     return to_number(s[keep]) if column in PLAUSIBLE else s[keep].str.strip()
 
-def consistency(df: pd.DataFrame, columns=None, min_months: int = 2) -> pd.DataFrame:
-    "Share of customers (with >= `min_months` rows) whose value is constant, raw and after cleaning."
+def _several_months(df: pd.DataFrame, columns, min_months: int) -> tuple[list[str], pd.DataFrame]:
+    "The columns to compare (all but ID, Customer_ID, Month by default) and the rows of customers with >= `min_months` rows."
     columns = columns or [c for c in df.columns if c not in ("ID", "Customer_ID", "Month")]
     sizes = df.groupby("Customer_ID")["ID"].size()
-    multi = df[df["Customer_ID"].isin(sizes.index[sizes >= min_months])]
+    return columns, df[df["Customer_ID"].isin(sizes.index[sizes >= min_months])]
+
+def consistency(df: pd.DataFrame, columns=None, min_months: int = 2) -> pd.DataFrame:
+    "Share of customers (with >= `min_months` rows) whose value is constant, raw and after cleaning."
+    columns, multi = _several_months(df, columns, min_months)
     rows = {}
     for c in columns:
         clean = _clean_values(multi[c], c)
@@ -133,9 +137,7 @@ def consistency(df: pd.DataFrame, columns=None, min_months: int = 2) -> pd.DataF
 # %% ../nbs/01_eda.ipynb #262642bd
 def changes(df: pd.DataFrame, columns=None, min_months: int = 2) -> pd.DataFrame:
     "Per column, among customers (>= `min_months` rows) whose clean value is not constant: how many, the most distinct values one has, and (numbers) the median and largest spread."
-    columns = columns or [c for c in df.columns if c not in ("ID", "Customer_ID", "Month")]
-    sizes = df.groupby("Customer_ID")["ID"].size()
-    multi = df[df["Customer_ID"].isin(sizes.index[sizes >= min_months])]
+    columns, multi = _several_months(df, columns, min_months)
     rows = {}
     for c in columns:
         clean = _clean_values(multi[c], c)
